@@ -1,0 +1,1 @@
+"""The referral directory: models, migrations, import/export and search of services."""
