@@ -1,0 +1,174 @@
+"""Finding services in the referral directory and presenting them to her.
+
+The search is ``bot.directory.search``; this module decides what to ask it
+(category from her request, her place, her language), lays out the top three
+matches with the words of ``domain.yml``, pages through more, and records an
+anonymous need event for the statistics of unmet needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions.common import country_of, language_of, latest_intent, numbers_text, say
+from bot.db import make_engine
+from bot.directory.models import Category, ContactKind, NeedEvent
+from bot.directory.search import Match, Scope, SearchQuery, search
+from bot.places import Gazetteer
+from bot.responses import render
+from bot.settings import get_settings
+
+PAGE_SIZE = 3
+SCOPE_HEADINGS = {
+    Scope.NEARBY: "utter_services_nearby",
+    Scope.COUNTRY_WIDE: "utter_services_country_wide",
+    Scope.NATIONAL: "utter_services_national",
+}
+
+
+@lru_cache
+def sessions() -> sessionmaker[Session]:
+    return sessionmaker(make_engine(get_settings().database_url), expire_on_commit=False)
+
+
+def present_services(
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+) -> list[dict[str, Any]]:
+    """Search for her category at her place and show a page of results; return slot events."""
+    category = Category(tracker.get_slot("service_category"))
+    place_id = tracker.get_slot("place_id")
+    place = Gazetteer.load().get(place_id) if place_id else None
+    key = f"{category}|{place_id or '-'}"
+    more = latest_intent(tracker) == "affirm" and tracker.get_slot("last_search") == key
+    offset = int(tracker.get_slot("results_offset") or 0) + PAGE_SIZE if more else 0
+    query = SearchQuery(
+        category=category, place=place, country=None if place else country_of(tracker),
+        language=language_of(tracker), text=_request_text(tracker, category),
+        limit=PAGE_SIZE, offset=offset,
+    )
+    with sessions()() as session:
+        result = search(session, query)
+        if not more:
+            _record_need(session, tracker, query, found=len(result.matches))
+        _show(dispatcher, tracker, domain, result.matches, offset)
+    if result.matches:
+        say(dispatcher, domain, tracker, "utter_services_next")
+    return [SlotSet("last_search", key), SlotSet("results_offset", offset)]
+
+
+def _request_text(tracker: Tracker, category: Category) -> str:
+    """Her own words, to rank e-government procedures (which procedure she means)."""
+    if category != Category.EGOV_SERVICE:
+        return ""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user" and (event.get("parse_data") or {}).get("intent", {}).get(
+            "name"
+        ) == "seek_egov_service":
+            return event.get("text") or ""
+    return ""
+
+
+def _show(
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
+    matches: list[Match], offset: int,
+) -> None:
+    if not matches:
+        name = "utter_services_no_more" if offset else "utter_services_none"
+        say(dispatcher, domain, tracker, name, numbers=numbers_text(tracker))
+        return
+    language = language_of(tracker)
+    scope = None
+    for number, match in enumerate(matches, start=offset + 1):
+        if match.scope != scope:
+            scope = match.scope
+            say(dispatcher, domain, tracker, SCOPE_HEADINGS[scope], location=tracker.get_slot("location"))
+        dispatcher.utter_message(text=describe(domain["responses"], match, language, number))
+    if any(match.demo for match in matches):
+        say(dispatcher, domain, tracker, "utter_demo_notice")
+
+
+def describe(responses: dict[str, Any], match: Match, language: str, number: int) -> str:
+    """One service as she reads it: name, what they offer, how to reach them, when."""
+    service = match.service
+    text = service.text(language)
+    heading = f"{number}. {text.name if text else service.external_id}"
+    if match.distance_km is not None:
+        heading += f" · {match.distance_km:.0f} km"
+    elif match.scope == Scope.NATIONAL and service.municipality:
+        heading += f" · {service.municipality}"
+    lines = [heading, text.description if text else ""]
+    phones = [c.value for c in service.contacts if c.kind in (ContactKind.PHONE, ContactKind.MESSAGING)]
+    if phones:
+        lines.append("☎ " + " · ".join(phones))
+    websites = [c.value for c in service.contacts if c.kind == ContactKind.WEBSITE]
+    if websites:
+        lines.append("🌐 " + websites[0])
+    lines.append(_opening(responses, match, language, service.free))
+    if service.egov is not None:
+        lines.append(_procedure(responses, service.egov, language))
+    return "\n".join(line for line in lines if line)
+
+
+def _opening(responses: dict[str, Any], match: Match, language: str, free: bool) -> str:
+    parts = []
+    if match.service.always_open:
+        parts.append(render(responses, "utter_open_always", language)["text"])
+    elif match.open_now:
+        parts.append(render(responses, "utter_open_now", language)["text"])
+    elif match.opens_next is not None:
+        when = match.opens_next.strftime("%d.%m. %H:%M")
+        parts.append(render(responses, "utter_opens_at", language, when=when)["text"])
+    if free:
+        parts.append(render(responses, "utter_free", language)["text"])
+    return " · ".join(parts)
+
+
+def _procedure(responses: dict[str, Any], procedure: Any, language: str) -> str:
+    texts = {t.language: t for t in procedure.texts}
+    text = texts.get(language) or texts.get("en")
+    if text is None:
+        return ""
+    visit = "utter_egov_visit_needed" if procedure.in_person_visit else "utter_egov_all_online"
+    return render(
+        responses, "utter_egov_procedure", language,
+        steps=text.steps, documents=text.documents or "-", portal=procedure.portal_url or "-",
+    )["text"] + "\n" + render(responses, visit, language)["text"]
+
+
+def _record_need(session: Session, tracker: Tracker, query: SearchQuery, found: int) -> None:
+    """An anonymous need event: no sender, no text, time to the hour only."""
+    place = query.place
+    session.add(
+        NeedEvent(
+            at=dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0),
+            category=query.category,
+            country=place.country if place else query.country,
+            municipality=place.name if place else None,
+            place_id=place.id if place else None,
+            found=found > 0,
+            result_count=found,
+            language=query.language,
+            channel=tracker.sender_id.split("-", 1)[0] if tracker.sender_id else None,
+        )
+    )
+    session.commit()
+
+
+class ActionFindServices(Action):
+    """Form submitted (or "more"): show the matching services."""
+
+    def name(self) -> str:
+        return "action_find_services"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        return present_services(dispatcher, tracker, domain)

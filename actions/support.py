@@ -1,0 +1,70 @@
+"""Acknowledging a request, a counsellor, erasure and not understanding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import numbers_text, say
+from bot.conversations import ERASE_DIRECTIVE
+
+
+class ActionAcknowledgeService(Action):
+    """One sentence that shows she was understood, before the search asks anything."""
+
+    def name(self) -> str:
+        return "action_acknowledge_service"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        category = tracker.get_slot("service_category")
+        if category:
+            say(dispatcher, domain, tracker, f"utter_ack_{category}")
+        return []
+
+
+class ActionRequestHuman(Action):
+    """Until counsellor handoff exists: when a person can be reached, and the numbers."""
+
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        say(dispatcher, domain, tracker, "utter_human_unavailable", numbers=numbers_text(tracker))
+        return []
+
+
+class ActionDeleteMyData(Action):
+    """Confirmed erasure: the app erases the tracker once this turn is saved."""
+
+    def name(self) -> str:
+        return "action_delete_my_data"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        say(dispatcher, domain, tracker, "utter_data_deleted")
+        dispatcher.utter_message(json_message={ERASE_DIRECTIVE: True})
+        return []
+
+
+class ActionFallback(Action):
+    """Two stages: ask her to say it otherwise, then offer a person."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        if (tracker.get_slot("fallback_count") or 0) >= 2:
+            say(dispatcher, domain, tracker, "utter_offer_counsellor")
+        else:
+            say(dispatcher, domain, tracker, "utter_ask_rephrase")
+        return []

@@ -1,0 +1,82 @@
+"""Client of the Rasa server: the only place the application talks to Rasa.
+
+Rasa runs in its own environment (``.venv-rasa``) and is reached over HTTP: the
+REST channel for messages, the token-protected HTTP API for status and erasure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+class AssistantUnavailable(Exception):
+    """Rasa could not be reached or answered with an error."""
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class BotMessage:
+    """One message of the assistant: text, buttons, or an instruction to the app."""
+
+    text: str | None = None
+    buttons: tuple[Button, ...] = ()
+    custom: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_rest(cls, data: dict[str, Any]) -> BotMessage:
+        buttons = tuple(
+            Button(title=b["title"], payload=b["payload"]) for b in data.get("buttons") or ()
+        )
+        return cls(text=data.get("text"), buttons=buttons, custom=data.get("custom") or {})
+
+
+class AssistantClient:
+    """Send her messages to the assistant and manage conversations in Rasa."""
+
+    def __init__(self, base_url: str, token: str | None, timeout: float) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._params = {"token": token} if token else {}
+
+    async def send(self, sender_id: str, text: str) -> list[BotMessage]:
+        """Send one message and return the assistant's replies in order."""
+        try:
+            response = await self._http.post(
+                "/webhooks/rest/webhook", json={"sender": sender_id, "message": text}
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise AssistantUnavailable(type(error).__name__) from error
+        return [BotMessage.from_rest(item) for item in response.json()]
+
+    async def erase(self, sender_id: str) -> None:
+        """Replace the conversation's events with nothing: Rasa keeps no trace of it."""
+        try:
+            response = await self._http.put(
+                f"/conversations/{sender_id}/tracker/events", params=self._params, json=[]
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise AssistantUnavailable(type(error).__name__) from error
+
+    async def problem(self) -> str | None:
+        """Return why the assistant is not ready, or None when a model is loaded."""
+        try:
+            response = await self._http.get("/status", params=self._params, timeout=3)
+        except httpx.HTTPError as error:
+            return f"unreachable ({type(error).__name__})"
+        if response.status_code != 200:
+            return f"status {response.status_code}"
+        if not response.json().get("model_file"):
+            return "no model loaded"
+        return None
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,40 @@
+"""Rasa's ``endpoints.yml``, derived from the settings so that there is one source of truth.
+
+The in-memory tracker store by default; with ``REDIS_URL`` the tracker and lock
+stores live in Redis, so that several Rasa instances share conversations and
+Redis itself expires a conversation after the retention period.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from bot.settings import Settings
+
+
+def endpoints(settings: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {"action_endpoint": {"url": settings.action_server_url}}
+    if settings.redis_url:
+        url = urlsplit(settings.redis_url)
+        redis = {
+            "type": "redis",
+            "url": url.hostname or "127.0.0.1",
+            "port": url.port or 6379,
+            "db": int(url.path.strip("/") or 0),
+            "key_prefix": "helpline",
+        }
+        if url.password:
+            redis["password"] = url.password
+        config["tracker_store"] = redis | {"record_exp": settings.conversation_retention_hours * 3600}
+        config["lock_store"] = redis
+    return config
+
+
+def write_endpoints(settings: Settings, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(endpoints(settings), sort_keys=False))
+    return path

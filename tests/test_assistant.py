@@ -1,0 +1,115 @@
+"""End to end: the web chat through the app to the real Rasa model and action server.
+
+These are the conversations of the issue, in every language: danger first,
+the welcome, a language switch, a service request, privacy and erasure.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from bot import emergency
+from bot.app import create_app
+from bot.identity import pseudonym
+from tests.helpers import prefix_of, text_of
+
+pytestmark = pytest.mark.rasa
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    with TestClient(create_app(stack.settings)) as test_client:
+        yield test_client
+
+
+class Chat:
+    """One woman's conversation in the web chat."""
+
+    def __init__(self, client: TestClient):
+        self.client, self.session = client, uuid.uuid4().hex
+
+    def say(self, text: str) -> list[dict]:
+        response = self.client.post("/api/chat", json={"session": self.session, "text": text})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def test_health_is_ok_once_everything_is_up(client):
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "help me he is beating me right now"),
+        ("sq", "më ndihmoni, burri po më rreh tani"),
+        ("sr", "помозите муж ме туче управо сад"),
+        ("mk", "помош, мажот ме тепа сега"),
+    ],
+)
+def test_danger_first_gets_the_numbers_before_anything(client, language, message):
+    replies = Chat(client).say(message)
+    assert replies[0]["text"].startswith(prefix_of("utter_emergency_numbers", language))
+    assert emergency.load().for_region(language) in replies[0]["text"]
+    assert replies[1]["text"] == text_of("utter_ask_location_for_numbers", language)
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "hello, good evening"),
+        ("sq", "përshëndetje, mirëmbrëma"),
+        ("sr", "dobro veče, zdravo svima"),
+        ("mk", "здраво, добра вечер"),
+    ],
+)
+def test_a_greeting_gets_the_welcome_privacy_note_and_language_buttons(client, language, message):
+    replies = Chat(client).say(message)
+    assert replies[0]["text"] == text_of("utter_welcome", language, retention_hours=24)
+    assert len(replies[0]["buttons"]) == 4
+    assert replies[1]["text"] == text_of("utter_how_can_i_help", language)
+
+
+def test_language_can_be_switched_at_any_time(client):
+    chat = Chat(client)
+    chat.say("zdravo, treba mi pomoć")
+    replies = chat.say("English please")
+    assert replies[-1]["text"] == text_of("utter_language_changed", "en")
+    replies = chat.say('/choose_language{"language": "mk"}')
+    assert replies[-1]["text"] == text_of("utter_language_changed", "mk")
+
+
+def test_a_service_request_with_her_town_gets_the_nearest_services(client):
+    # The demo directory has no legal aid in Novi Sad: the nearest, further away, are labelled so.
+    replies = Chat(client).say("treba mi besplatan advokat u Novom Sadu")
+    texts = [r["text"] for r in replies]
+    assert texts[1] == text_of("utter_ack_legal_aid", "sr")  # after the welcome
+    assert texts[2] == text_of("utter_services_national", "sr")
+    assert texts[3].startswith("1. ") and "Beograd" in texts[3]
+    assert text_of("utter_demo_notice", "sr") in texts
+    assert replies[-1]["text"] == text_of("utter_services_next", "sr")
+
+
+def test_her_place_is_asked_when_unknown_and_she_may_decline(client):
+    chat = Chat(client)
+    replies = chat.say("I need a safe place to stay with my kids")
+    assert replies[-1]["text"] == text_of("utter_ask_location", "en")
+    replies = chat.say("/deny")
+    assert replies[0]["text"] == text_of("utter_services_country_wide", "en")
+
+
+def test_erasure_after_confirmation_leaves_nothing_in_rasa(client, stack):
+    chat = Chat(client)
+    chat.say("I want you to delete my data")
+    replies = chat.say("yes")
+    assert [r["text"] for r in replies] == [text_of("utter_data_deleted", "en")]
+    sender = pseudonym(b"test-pepper", "web", chat.session)
+    tracker = httpx.get(
+        f"{stack.settings.rasa_url}/conversations/{sender}/tracker", params={"token": "test-token"}
+    ).json()
+    # Reading a tracker starts a fresh session in it; nothing she wrote or read remains.
+    assert [e for e in tracker["events"] if e["event"] in ("user", "bot", "slot")] == []
