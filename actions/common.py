@@ -13,6 +13,7 @@ from bot.responses import render
 from bot.settings import get_settings
 
 SAFETY_INTENTS = ("immediate_danger", "self_harm")
+NO_PLACE = "-"  # the location slot when she would rather not say where she is
 
 
 def latest_intent(tracker: Tracker) -> str | None:

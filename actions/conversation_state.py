@@ -22,12 +22,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import SAFETY_INTENTS, latest_intent, say
+from actions.common import NO_PLACE, SAFETY_INTENTS, latest_intent, say
 from bot.language import detect
 from bot.places import Gazetteer, Place
 from bot.settings import LANGUAGES, get_settings
-
-NO_PLACE = "-"  # she preferred not to say where she is
 
 
 class ActionUpdateConversationState(Action):

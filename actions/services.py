@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.common import country_of, language_of, latest_intent, numbers_text, say
+from actions.common import NO_PLACE, country_of, language_of, latest_intent, numbers_text, say
 from bot.db import make_engine
 from bot.directory.models import Category, ContactKind, NeedEvent
 from bot.directory.search import Match, Scope, SearchQuery, search
@@ -51,6 +51,7 @@ def present_services(
     offset = int(tracker.get_slot("results_offset") or 0) + PAGE_SIZE if more else 0
     query = SearchQuery(
         category=category, place=place, country=None if place else country_of(tracker),
+        remote_only=tracker.get_slot("location") == NO_PLACE,
         language=language_of(tracker), text=_request_text(tracker, category),
         limit=PAGE_SIZE, offset=offset,
     )

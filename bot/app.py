@@ -1,4 +1,4 @@
-"""The web application: health, the local web chat, and (later) webhooks and APIs.
+"""The web application: health, the local web chat, the directory search API (later: webhooks).
 
 Started by ``helpline run`` next to Rasa and the action server, or alone with
 ``uvicorn --factory bot.app:create_app``.
@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field
 
 from bot.assistant import AssistantClient, AssistantUnavailable
 from bot.conversations import Conversations
-from bot.db import database_problem, make_engine
+from bot.db import database_problem, make_engine, make_session_factory
+from bot.directory.api import router as directory_router
 from bot.identity import pseudonym
 from bot.live import open_live_state
 from bot.observability import init_sentry, setup_logging
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         setup_logging(settings)
         init_sentry(settings, "app")
         app.state.engine = make_engine(settings.database_url)
+        app.state.directory_sessions = make_session_factory(app.state.engine)
         app.state.live = open_live_state(settings.redis_url)
         app.state.assistant = AssistantClient(settings.rasa_url, token, settings.rasa_timeout_seconds)
         app.state.conversations = Conversations(
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Helpline", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    app.include_router(directory_router)
 
     @app.get("/", include_in_schema=False)
     async def web_chat() -> FileResponse:

@@ -16,6 +16,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from bot.db import make_engine, make_session_factory
 from bot.directory import io, migrate
+from bot.directory.search_cli import register_search
 from bot.settings import get_settings
 
 _UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, InvalidFileException)
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     export = commands.add_parser("export", help="write the directory to a .csv or .xlsx file")
     export.add_argument("file", type=Path)
     export.set_defaults(handler=_export)
+    register_search(commands)
     return commands
 
 

@@ -168,6 +168,11 @@ class Service(Base):
     __tablename__ = "directory_services"
     __table_args__ = (
         Index("ix_directory_services_search", "category", "status", "country"),
+        # The area search: her category and country, remote or not, inside a box of lat/lon.
+        Index(
+            "ix_directory_services_area",
+            "category", "status", "country", "remote", "lat", "lon", "place_id",
+        ),
         Index("ix_directory_services_place_id", "place_id"),
         Index("ix_directory_services_lat_lon", "lat", "lon"),
     )
