@@ -97,6 +97,7 @@ def run(settings: Settings) -> int:
     ]
     url = f"http://{settings.app_host}:{settings.app_port}"
     print(f"\nHelpline starting. Chat at {url}/  (ready when {url}/health says ok; Ctrl-C stops)\n")
+    signal.signal(signal.SIGINT, _interrupt)  # also when started as a background job
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(child.process.poll() is None for child in children):
@@ -112,7 +113,7 @@ def run(settings: Settings) -> int:
 
 
 def _interrupt(*_: object) -> None:
-    """Treat SIGTERM (e.g. from a container runtime) like Ctrl-C."""
+    """Stop on Ctrl-C and on SIGTERM (e.g. from a container runtime) alike."""
     raise KeyboardInterrupt
 
 
