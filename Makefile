@@ -7,6 +7,8 @@ APP_PYTHON := .venv/bin/python
 MODEL := models/helpline.tar.gz
 TRAINING_INPUTS := config.yml domain.yml $(shell find nlu_data rasa_components -name '*.yml' -o -name '*.py' | sort)
 export PYTHONPATH := $(CURDIR)
+# Rasa 3.6 pins SQLAlchemy 1.4, which prints a 2.0-migration notice at import.
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .PHONY: run test eval validate train setup
 
@@ -31,7 +33,7 @@ setup: .venv-rasa/.installed .venv/.installed
 
 .venv/.installed: requirements/app.lock pyproject.toml
 	rm -rf .venv && "$$(bash scripts/find-python.sh 3.11)" -m venv .venv
-	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet --upgrade pip setuptools wheel
 	.venv/bin/pip install --quiet --no-deps -r requirements/app.lock
 	.venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@

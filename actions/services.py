@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actions.common import NO_PLACE, country_of, language_of, latest_intent, numbers_text, say
 from bot.db import make_engine
 from bot.directory.models import Category, ContactKind, NeedEvent
-from bot.directory.search import Match, Scope, SearchQuery, search
+from bot.directory.search import Match, Scope, SearchQuery, describe, search
 from bot.places import Gazetteer
 from bot.responses import render
 from bot.settings import get_settings
@@ -91,44 +91,48 @@ def _show(
         if match.scope != scope:
             scope = match.scope
             say(dispatcher, domain, tracker, SCOPE_HEADINGS[scope], location=tracker.get_slot("location"))
-        dispatcher.utter_message(text=describe(domain["responses"], match, language, number))
+        dispatcher.utter_message(text=service_card(domain["responses"], match, language, number))
     if any(match.demo for match in matches):
         say(dispatcher, domain, tracker, "utter_demo_notice")
 
 
-def describe(responses: dict[str, Any], match: Match, language: str, number: int) -> str:
+def service_card(responses: dict[str, Any], match: Match, language: str, number: int) -> str:
     """One service as she reads it: name, what they offer, how to reach them, when."""
-    service = match.service
-    text = service.text(language)
-    heading = f"{number}. {text.name if text else service.external_id}"
-    if match.distance_km is not None:
-        heading += f" · {match.distance_km:.0f} km"
-    elif match.scope == Scope.NATIONAL and service.municipality:
-        heading += f" · {service.municipality}"
-    lines = [heading, text.description if text else ""]
-    phones = [c.value for c in service.contacts if c.kind in (ContactKind.PHONE, ContactKind.MESSAGING)]
-    if phones:
-        lines.append("☎ " + " · ".join(phones))
-    websites = [c.value for c in service.contacts if c.kind == ContactKind.WEBSITE]
-    if websites:
-        lines.append("🌐 " + websites[0])
-    lines.append(_opening(responses, match, language, service.free))
-    if service.egov is not None:
-        lines.append(_procedure(responses, service.egov, language))
+    card = describe(match, language)
+    heading = f"{number}. {card['name']}"
+    if card["distance_km"] is not None:
+        heading += f" · {card['distance_km']:.0f} km"
+    elif card["municipality"] and match.scope != Scope.NEARBY:
+        heading += f" · {card['municipality']}"
+    reach = [phone["number"] for phone in card["phones"]]
+    reach += [link["value"] for link in card["links"] if link["kind"] == ContactKind.MESSAGING]
+    websites = [link["value"] for link in card["links"] if link["kind"] == ContactKind.WEBSITE]
+    lines = [
+        heading,
+        card["description"] or "",
+        "☎ " + " · ".join(reach) if reach else "",
+        "🌐 " + websites[0] if websites else "",
+        _opening(responses, card, language, always_open=match.service.always_open),
+    ]
+    if match.service.egov is not None:
+        lines.append(_procedure(responses, match.service.egov, language))
     return "\n".join(line for line in lines if line)
 
 
-def _opening(responses: dict[str, Any], match: Match, language: str, free: bool) -> str:
+def _opening(responses: dict[str, Any], card: dict[str, Any], language: str, always_open: bool) -> str:
+    def word(name: str, **values: Any) -> str:
+        return render(responses, name, language, **values)["text"]
+
     parts = []
-    if match.service.always_open:
-        parts.append(render(responses, "utter_open_always", language)["text"])
-    elif match.open_now:
-        parts.append(render(responses, "utter_open_now", language)["text"])
-    elif match.opens_next is not None:
-        when = match.opens_next.strftime("%d.%m. %H:%M")
-        parts.append(render(responses, "utter_opens_at", language, when=when)["text"])
-    if free:
-        parts.append(render(responses, "utter_free", language)["text"])
+    if always_open:
+        parts.append(word("utter_open_always"))
+    elif card["open_now"]:
+        parts.append(word("utter_open_now"))
+    elif card["opens_next"] is not None:
+        at = dt.datetime.fromisoformat(card["opens_next"]["at"])
+        parts.append(word("utter_opens_at", when=at.strftime("%d.%m. %H:%M")))
+    if card["free"]:
+        parts.append(word("utter_free"))
     return " · ".join(parts)
 
 

@@ -47,6 +47,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
         )
         env["PSEUDONYM_PEPPER"] = secrets.token_urlsafe(32)
     env["SANIC_HOST"] = "127.0.0.1"  # the action server listens on loopback only
+    env["SQLALCHEMY_SILENCE_UBER_WARNING"] = "1"  # Rasa's SQLAlchemy 1.4 notice
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
 

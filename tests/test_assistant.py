@@ -96,10 +96,11 @@ def test_a_service_request_with_her_town_gets_the_nearest_services(client):
 
 def test_her_place_is_asked_when_unknown_and_she_may_decline(client):
     chat = Chat(client)
-    replies = chat.say("I need a safe place to stay with my kids")
+    replies = chat.say("someone is sharing my private photos on instagram")
     assert replies[-1]["text"] == text_of("utter_ask_location", "en")
-    replies = chat.say("/deny")
+    replies = chat.say("/deny")  # "I would rather not say": remote services only
     assert replies[0]["text"] == text_of("utter_services_country_wide", "en")
+    assert all(" km" not in r["text"] for r in replies)
 
 
 def test_erasure_after_confirmation_leaves_nothing_in_rasa(client, stack):
