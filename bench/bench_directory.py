@@ -8,8 +8,8 @@ population (a floor lets villages have some) and scattered around them (about
 their place. Categories, remote helplines, opening hours, holidays and texts in
 the four languages are mixed as in a real directory. The SQLite database is a
 temporary file; the PostgreSQL database is created on ``--postgres`` and
-dropped at the end. Every scenario is timed with the schema as migrated, then
-with ``PROPOSED_INDEX``. Targets: p95 < 50 ms on SQLite, < 20 ms on PostgreSQL.
+dropped at the end. Every scenario is timed on the schema as migrated (with the
+area index of migration 0002). Targets: p95 < 50 ms on SQLite, < 20 ms on PostgreSQL.
 Latency depends on the machine's load: the load average is printed.
 """
 
@@ -54,13 +54,6 @@ from bot.directory.search import SearchQuery, search  # noqa: E402
 from bot.places import Gazetteer, Place  # noqa: E402
 
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-# One index for every search shape: equality on category/status/country/remote,
-# then a range on lat (lon checked in the index), or lat/lon IS NULL + place_id
-# for services known only by their place. Proposed for bot/directory/models.py.
-PROPOSED_INDEX = (
-    "CREATE INDEX IF NOT EXISTS ix_directory_services_area ON directory_services "
-    "(category, status, country, remote, lat, lon, place_id)"
-)
 SEED = 20260101
 CHUNK = 5_000
 NOW = dt.datetime(2026, 3, 11, 9, 30, tzinfo=dt.UTC)  # a Wednesday morning
@@ -282,8 +275,7 @@ def measure(factory: sessionmaker, make: MakeQuery, runs: int) -> Timing:
 
 
 def run(name: str, url: str, tables: dict[Any, list[dict[str, Any]]], runs: int) -> None:
-    """Load the services, then time every scenario with the schema as migrated and with
-    the proposed index (``PROPOSED_INDEX``) added."""
+    """Load the services, then time every scenario."""
     upgrade(url)
     engine = make_engine(url)
     started = time.perf_counter()
@@ -292,15 +284,11 @@ def run(name: str, url: str, tables: dict[Any, list[dict[str, Any]]], runs: int)
     print(f"\n{name}: loaded in {time.perf_counter() - started:.0f} s; load average {load_average}")
     factory = sessionmaker(engine, expire_on_commit=False)
     towns, weights = places_by_weight(Gazetteer.load())
-    for schema in ("as migrated", "with the proposed index"):
-        if schema != "as migrated":
-            with engine.begin() as connection:
-                connection.execute(text(PROPOSED_INDEX))
-                connection.execute(text("ANALYZE"))
-        print(f"  {schema}:")
-        for label, make in scenarios(towns, weights).items():
-            measure(factory, make, 20)  # warm the connection pool and caches
-            print(f"    {label:<42} {measure(factory, make, runs)}")
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    for label, make in scenarios(towns, weights).items():
+        measure(factory, make, 20)  # warm the connection pool and caches
+        print(f"  {label:<42} {measure(factory, make, runs)}")
     engine.dispose()
 
 
