@@ -56,6 +56,7 @@ from bot.directory.records import (
     record_to_row,
     split_items,
 )
+from bot.directory.search_keys import reindex
 
 __all__ = [
     "COLUMNS",
@@ -348,6 +349,8 @@ def _upsert_organisations(
                 {"organisation_name": [organisation.name, name]},
             )  # fmt: skip
             organisation.name = name
+            for service in organisation.services:  # the name is searchable
+                reindex(service)
     return organisations
 
 
@@ -379,6 +382,7 @@ def _upsert_service(
         action = AuditAction.UPDATE
     service.organisation = organisations[record.organisation_id]
     _apply(service, record)
+    reindex(service)
     audit.record(Service.__tablename__, record.external_id, action, changes)
     return action
 
@@ -471,7 +475,8 @@ def _service_loading() -> list[ExecutableOption]:
 
 def _services_by_external_id(session: Session, external_ids: list[str]) -> dict[str, Service]:
     query = select(Service).where(Service.external_id.in_(external_ids))
-    services = session.scalars(query.options(*_service_loading())).all()
+    loading = [*_service_loading(), selectinload(Service.search_keys)]
+    services = session.scalars(query.options(*loading)).all()
     return {service.external_id: service for service in services}
 
 

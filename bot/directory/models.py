@@ -44,6 +44,7 @@ from bot.db import Base
 
 __all__ = [
     "COUNTRIES",
+    "SEARCH_KEY_LENGTH",
     "TEXT_LANGUAGES",
     "AuditAction",
     "AuditEntry",
@@ -58,6 +59,7 @@ __all__ = [
     "NeedEvent",
     "OpeningHours",
     "Organisation",
+    "SearchKey",
     "Service",
     "ServiceLanguage",
     "ServiceStatus",
@@ -71,6 +73,8 @@ __all__ = [
 COUNTRIES: tuple[str, ...] = ("AL", "XK", "MK", "RS", "BA", "ME", "MD", "UA")
 # Languages of the helpline's own texts (bot.settings.LANGUAGES).
 TEXT_LANGUAGES: tuple[str, ...] = ("en", "sq", "sr", "mk")
+# Folded words are indexed by their first letters (bot.directory.search_keys).
+SEARCH_KEY_LENGTH = 5
 
 
 class Category(StrEnum):
@@ -234,6 +238,7 @@ class Service(Base):
     egov: Mapped[EgovProcedure | None] = relationship(
         cascade="all, delete-orphan", back_populates="service"
     )
+    search_keys: Mapped[list[SearchKey]] = relationship(cascade="all, delete-orphan")
 
     def text(self, language: str) -> ServiceText | None:
         """Return the texts in ``language``, falling back to English."""
@@ -317,6 +322,27 @@ class ServiceText(Base):
     description: Mapped[str] = mapped_column(Text)
     how_to_access: Mapped[str | None] = mapped_column(Text)
     what_to_bring: Mapped[str | None] = mapped_column(Text)
+
+
+class SearchKey(Base):
+    """One folded word of a service's texts, cut short: what free-text search matches.
+
+    Derived data, kept by ``bot.directory.search_keys.reindex``. Keys compare
+    as bytes (collation "C" on PostgreSQL) so that a prefix is an index range.
+    """
+
+    __tablename__ = "directory_search_keys"
+    __table_args__ = (Index("ix_directory_search_keys_key", "key", "service_id"),)
+
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("directory_services.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(
+        String(SEARCH_KEY_LENGTH).with_variant(
+            String(SEARCH_KEY_LENGTH, collation="C"), "postgresql"
+        ),
+        primary_key=True,
+    )
 
 
 class EgovProcedure(Base):

@@ -15,23 +15,25 @@ services are found; demo services are found and flagged.
 
 Speed: SQL reads a few columns of the services in boxes of growing size around
 her (indexed lat/lon, category/status/country), only while the page is not
-full; Python computes exact distances for those candidates only. Open-now and
-free-text filters run in Python on growing batches in rank order and stop as
-soon as the page is settled. Related rows are loaded (``selectinload`` and
-joins) for the final page only.
+full; Python computes exact distances for those candidates only. Free text is
+matched, and its relevance counted, in SQL against keys folded when the
+service was written (``bot.directory.search_keys``), so candidates arrive in
+rank order. Open now is checked in Python on growing batches of them until the
+page is full. Related rows are loaded (``selectinload`` and joins) for the
+final page only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
+import operator
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache, lru_cache
+from functools import cache, reduce
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,12 +41,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Label,
     Row,
+    Select,
     SmallInteger,
     Time,
     and_,
+    case,
     cast,
     exists,
+    literal_column,
     not_,
     null,
     or_,
@@ -59,7 +65,6 @@ from bot.directory.models import (
     ContactKind,
     ContactPoint,
     OpeningHours,
-    Organisation,
     Service,
     ServiceLanguage,
     ServiceStatus,
@@ -67,9 +72,9 @@ from bot.directory.models import (
     ServiceText,
     TargetGroup,
 )
+from bot.directory.search_keys import query_keys, service_has
 from bot.places import Gazetteer, Place, distance_km
 from bot.settings import Language
-from bot.text import words
 
 __all__ = [
     "Accessibility",
@@ -94,8 +99,6 @@ RING_LIMIT_KM = 1_000.0  # a box this wide covers the whole region: read the res
 FIRST_PAGE = 32  # services without a distance read at first, then 4 times as many each time
 MAX_BATCH = 4_096  # candidates per open-now/text batch (bounded IN lists)
 HORIZON_DAYS = 15  # how far ahead ``opens_next`` looks: two weeks of holidays and a day
-MIN_WORD = 3  # shorter query words ("u", "na", "i") match everything
-STEM = 5  # words sharing their first 5 letters match: "advokat" ~ "advokata", "pravna" ~ "pravnu"
 KM_PER_DEGREE = 111.2
 
 # Staff who speak one of these understand a woman writing in the helpline language.
@@ -231,9 +234,9 @@ def search(session: Session, query: SearchQuery, now: dt.datetime | None = None)
     end = query.offset + query.limit
     kept = _collect(session, query, _candidates(session, query), end + 1, now)
     page = kept[query.offset : end]
-    services = _load(session, [candidate.id for candidate, _ in page], now, query.language)
+    services = _load(session, [candidate.id for candidate in page], now, query.language)
     return SearchResult(
-        [_match(candidate, rel, services[candidate.id], now) for candidate, rel in page],
+        [_match(candidate, services[candidate.id], now) for candidate in page],
         has_more=len(kept) > end,
     )
 
@@ -246,22 +249,24 @@ def _aware(now: dt.datetime | None) -> dt.datetime:
     return now
 
 
-# -- candidates: cheap rows in rank order, before the Python-side filters ------
+# -- candidates: cheap rows in rank order, before the open-now filter ------------
 
 
 @dataclass(slots=True)
 class _Candidate:
     id: int
     distance: float | None
+    relevance: int  # query keys matched (0 without free text)
     recency: int  # minus the ordinal of last_verified: recent first; never verified (0) last
     timezone: str
     always_open: bool
     scope: Scope = Scope.NATIONAL
 
     @property
-    def group(self) -> tuple[int, float]:
-        """Candidates of one group are tied: same scope, same distance (same address or place)."""
-        return (_SCOPE_RANK[self.scope], math.inf if self.distance is None else self.distance)
+    def rank(self) -> tuple[int, float, int, int, int]:
+        """Scope, then distance; ties (one address, one place) by relevance, recency and id."""
+        distance = math.inf if self.distance is None else self.distance
+        return (_SCOPE_RANK[self.scope], distance, -self.relevance, self.recency, self.id)
 
 
 _COLUMNS = (
@@ -276,7 +281,7 @@ _COLUMNS = (
 
 
 def _candidates(session: Session, query: SearchQuery) -> Iterator[_Candidate]:
-    """Every candidate, lazily, in rank order without text relevance: (group, recency, id)."""
+    """Every candidate, lazily, in rank order."""
     origin = query.origin
     remote = Service.remote.is_(True)
     if origin is None:
@@ -292,16 +297,17 @@ def _candidates(session: Session, query: SearchQuery) -> Iterator[_Candidate]:
 def _by_recency(
     session: Session, query: SearchQuery, area: ColumnElement[bool], scope: Scope
 ) -> Iterator[_Candidate]:
-    """A tier without distances, most recently verified first, read in pages of growing size.
+    """A tier without distances, ranked by the database, read in pages of growing size.
 
     Such a tier can hold thousands of services (every helpline of a country)
     while the page needs a few, so the database sorts and only the top is read.
     """
-    statement = (
-        select(*_COLUMNS)
-        .where(*_filters(query), area)
-        .order_by(Service.last_verified.desc().nulls_last(), Service.id)
-    )
+    keys = query_keys(query.text)
+    relevance = _relevance(keys)
+    order = [Service.last_verified.desc().nulls_last(), Service.id]
+    if len(keys) > 1:
+        order.insert(0, relevance.desc())
+    statement = _select(query, relevance).where(area).order_by(*order)
     offset, size = 0, FIRST_PAGE
     while True:
         rows = _candidates_of(session.execute(statement.offset(offset).limit(size)), None)
@@ -355,27 +361,48 @@ def _within(candidate: _Candidate, radius_km: float) -> bool:
 def _ranked(candidates: list[_Candidate], scope: Scope) -> list[_Candidate]:
     for candidate in candidates:
         candidate.scope = scope
-    return sorted(candidates, key=lambda c: (c.group, c.recency, c.id))
+    return sorted(candidates, key=lambda candidate: candidate.rank)
 
 
 def _fetch(
     session: Session, query: SearchQuery, area: ColumnElement[bool], origin: tuple[float, float]
 ) -> list[_Candidate]:
     """Candidates in ``area`` passing the SQL filters, with exact distances from ``origin``."""
-    return _candidates_of(session.execute(select(*_COLUMNS).where(*_filters(query), area)), origin)
+    statement = _select(query, _relevance(query_keys(query.text))).where(area)
+    return _candidates_of(session.execute(statement), origin)
+
+
+def _select(query: SearchQuery, relevance: Label[int]) -> Select[*tuple[Any, ...]]:
+    """The candidate columns of the services passing the query's filters."""
+    return select(*_COLUMNS, relevance).where(*_filters(query))
+
+
+def _relevance(keys: frozenset[str]) -> Label[int]:
+    """How many of the query's keys a service has.
+
+    Candidates pass the text filter, so with one key (or none) the count is
+    known; with more, the database counts (once per row: ORDER BY names the label).
+    """
+    if len(keys) <= 1:
+        count: ColumnElement[int] = literal_column(str(len(keys)))
+    else:
+        count = reduce(operator.add, (case((service_has(key), 1), else_=0) for key in sorted(keys)))
+    return count.label("relevance")
 
 
 def _candidates_of(
-    rows: Iterable[Row[Any]], origin: tuple[float, float] | None
+    rows: Iterable[Row[*tuple[Any, ...]]], origin: tuple[float, float] | None
 ) -> list[_Candidate]:
-    """Candidates of ``_COLUMNS`` rows, located at their coordinates or else their place."""
+    """Candidates of ``_select`` rows, located at their coordinates or else their place."""
     points = _place_points()
     candidates = []
-    for service_id, lat, lon, place_id, verified, timezone, always_open in rows:
+    for service_id, lat, lon, place_id, verified, timezone, always_open, relevance in rows:
         point = (lat, lon) if lat is not None else points.get(place_id)
         distance = None if origin is None or point is None else distance_km(*origin, *point)
         recency = -verified.toordinal() if verified else 0
-        candidates.append(_Candidate(service_id, distance, recency, timezone, always_open))
+        candidates.append(
+            _Candidate(service_id, distance, relevance, recency, timezone, always_open)
+        )
     return candidates
 
 
@@ -398,6 +425,8 @@ def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
         conditions.append(exists().where(ServiceLanguage.service_id == Service.id, spoken))
     if query.target_group is not None:
         conditions.append(_welcomes(query.target_group))
+    if keys := query_keys(query.text):
+        conditions.append(or_(*(service_has(key) for key in sorted(keys))))
     return conditions
 
 
@@ -441,7 +470,7 @@ def _area(outer: _Box | None, inner: _Box | None) -> ColumnElement[bool]:
     Services without coordinates count at their gazetteer place; with neither,
     they are only found by the unbounded ``outer=None`` area.
     """
-    located = [Service.lat.is_not(None)]
+    located: list[ColumnElement[bool]] = [Service.lat.is_not(None)]
     if outer is not None:
         located.append(outer.located())
     if inner is not None:
@@ -480,7 +509,7 @@ def _places_in(box: _Box | None) -> set[str]:
     return {place_id for place_id, lat, lon in band if box.holds((lat, lon))}
 
 
-# -- Python-side filters: open now and free text, batch by batch ----------------
+# -- open now, batch by batch ------------------------------------------------------
 
 
 def _collect(
@@ -489,43 +518,21 @@ def _collect(
     candidates: Iterator[_Candidate],
     needed: int,
     now: dt.datetime,
-) -> list[tuple[_Candidate, int]]:
-    """Filter candidates in growing batches until the first ``needed`` results are settled.
+) -> list[_Candidate]:
+    """The first ``needed`` candidates (in rank order) that are open, if she asked for open now.
 
-    A result is settled when no later candidate can rank above it: its group
-    (scope, distance) is complete, or it matches every query word, since the rest
-    of its group is less recently verified.
+    Opening hours are checked on batches of growing size: many services are
+    closed at night, and each batch is one query.
     """
-    keys = _text_keys(query.text)
-    kept: list[tuple[_Candidate, int]] = []
-    filtering = bool(keys) or query.open_now  # then many candidates fail: start wider
-    size = min(needed * (4 if filtering else 1), MAX_BATCH)
-    while batch := list(islice(candidates, size)):
-        kept.extend(_evaluate(session, query, keys, batch, now))
-        kept.sort(key=lambda item: (item[0].group, -item[1], item[0].recency, item[0].id))
-        last = batch[-1].group
-        settled = sum(1 for c, rel in kept if c.group < last or rel == len(keys))
-        if settled >= needed:
-            break
-        size = min(size * 2, MAX_BATCH)
-    return kept
-
-
-def _evaluate(
-    session: Session,
-    query: SearchQuery,
-    keys: frozenset[str],
-    batch: list[_Candidate],
-    now: dt.datetime,
-) -> list[tuple[_Candidate, int]]:
-    """The batch's candidates that are open (if asked) and match the text, with relevance."""
-    if query.open_now:
+    if not query.open_now:
+        return list(islice(candidates, needed))
+    kept: list[_Candidate] = []
+    size = min(needed * 4, MAX_BATCH)
+    while len(kept) < needed and (batch := list(islice(candidates, size))):
         open_ids = _open_ids(session, batch, now)
-        batch = [candidate for candidate in batch if candidate.id in open_ids]
-    if not keys:
-        return [(candidate, 0) for candidate in batch]
-    relevance = _relevance(session, [candidate.id for candidate in batch], keys)
-    return [(c, relevance[c.id]) for c in batch if relevance.get(c.id)]
+        kept.extend(candidate for candidate in batch if candidate.id in open_ids)
+        size = min(size * 2, MAX_BATCH)
+    return kept[:needed]
 
 
 def _open_ids(session: Session, batch: Sequence[_Candidate], now: dt.datetime) -> set[int]:
@@ -558,49 +565,6 @@ def _open_ids(session: Session, batch: Sequence[_Candidate], now: dt.datetime) -
         for c in batch
         if _is_open(c.always_open, _week(weeks[c.id]), closed[c.id], _local(now, c.timezone))
     }
-
-
-def _text_keys(text: str) -> frozenset[str]:
-    """The query's words as match keys: folded, 3+ letters, cut to a common stem length."""
-    return frozenset(word[:STEM] for word in words(text) if len(word) >= MIN_WORD)
-
-
-_RAW_WORD = re.compile(r"\w+")
-
-
-@lru_cache(maxsize=200_000)
-def _word_keys(raw: str) -> frozenset[str]:
-    """The keys one written word answers to: its folded prefixes of 3 to 5 letters.
-
-    Cached per written word: the directory's vocabulary is small, its texts are not.
-    """
-    lengths = range(MIN_WORD, STEM + 1)
-    return frozenset(word[:n] for word in words(raw) for n in lengths if len(word) >= n)
-
-
-def _relevance(session: Session, ids: list[int], keys: frozenset[str]) -> dict[int, int]:
-    """How many query keys each service's texts (any language) and organisation name match."""
-    texts: dict[int, list[str]] = defaultdict(list)
-    rows = session.execute(
-        select(Service.id, Organisation.name, ServiceText.name, ServiceText.description)
-        .join(Service.organisation)
-        .outerjoin(Service.texts)
-        .where(Service.id.in_(ids))
-    )
-    for service_id, organisation, name, description in rows:
-        parts = texts[service_id]
-        parts.extend(text for text in (name, description) if text)
-        if organisation not in parts:
-            parts.append(organisation)
-    return {service_id: _matched(keys, parts) for service_id, parts in texts.items()}
-
-
-def _matched(keys: frozenset[str], texts: Iterable[str]) -> int:
-    found: set[str] = set()
-    for text in texts:
-        for raw in _RAW_WORD.findall(text):
-            found |= keys & _word_keys(raw)
-    return len(found)
 
 
 # -- opening hours ---------------------------------------------------------------
@@ -704,13 +668,13 @@ def _load(session: Session, ids: list[int], now: dt.datetime, language: str) -> 
     return {service.id: service for service in session.scalars(statement).unique()}
 
 
-def _match(candidate: _Candidate, relevance: int, service: Service, now: dt.datetime) -> Match:
+def _match(candidate: _Candidate, service: Service, now: dt.datetime) -> Match:
     state = opening(service, now)
     return Match(
         service=service,
         scope=candidate.scope,
         distance_km=candidate.distance,
-        relevance=relevance,
+        relevance=candidate.relevance,
         open_now=state.open_now,
         opens_next=state.opens_next,
         closes_at=state.closes_at,

@@ -42,6 +42,7 @@ from bot.directory.search import (
     format_phone,
     search,
 )
+from bot.directory.search_keys import reindex
 from bot.places import Gazetteer, Place
 from bot.settings import Settings
 
@@ -115,6 +116,7 @@ def add(
         languages=[ServiceLanguage(language=code) for code in languages],
         target_groups=[ServiceTargetGroup(group=group) for group in groups],
     )
+    reindex(service)
     session.add(service)
     return service
 
@@ -335,6 +337,21 @@ def test_more_words_matched_wins_a_tie(session: Session) -> None:
     assert [(m.service.external_id, m.relevance) for m in matches] == [
         ("two-words", 2),
         ("one-word", 1),
+    ]
+
+
+def test_more_words_matched_ranks_first_among_services_without_distance(session: Session) -> None:
+    for number in range(40):  # more than the first page the database sorts
+        add(session, f"helpline-{number}", country="RS", remote=True, category=Category.HELPLINE,
+            verified=dt.date(2025, 12, 1), texts={"sr": ("SOS telefon", "Pomoć ženama.")})  # fmt: skip
+    add(session, "legal", country="RS", remote=True, verified=dt.date(2020, 1, 1),
+        texts={"sr": ("Pravna pomoć", "Besplatan advokat.")})  # fmt: skip
+    query = SearchQuery(country="RS", text="pravna pomoc", limit=3)
+    matches = search(saved(session), query, NOW).matches
+    assert [(m.service.external_id, m.relevance) for m in matches] == [
+        ("legal", 2),
+        ("helpline-0", 1),
+        ("helpline-1", 1),
     ]
 
 
