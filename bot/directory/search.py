@@ -43,7 +43,6 @@ from sqlalchemy import (
     Date,
     Label,
     Row,
-    Select,
     SmallInteger,
     Time,
     and_,
@@ -95,9 +94,12 @@ MAX_LIMIT = 100
 FIRST_RING_KM = 2.0  # a town centre: in a big city, enough for a page of most categories
 RING_GROWTH = 4  # 2, 8, 30 km where services are dense...
 SPARSE = 4  # ...but 16 times wider (2, 30 km) while fewer than this many have been found
+# The database checks free text on every service in a box, matching or not, so
+# with text, boxes grow in small steps (2, 4, 8, 16, 30 km): a big box costs what it holds.
+TEXT_RING_GROWTH = 2
 RING_LIMIT_KM = 1_000.0  # a box this wide covers the whole region: read the rest at once
 FIRST_PAGE = 32  # services without a distance read at first, then 4 times as many each time
-MAX_BATCH = 4_096  # candidates per open-now/text batch (bounded IN lists)
+MAX_BATCH = 4_096  # candidates per open-now batch (bounded IN lists)
 HORIZON_DAYS = 15  # how far ahead ``opens_next`` looks: two weeks of holidays and a day
 KM_PER_DEGREE = 111.2
 
@@ -301,18 +303,23 @@ def _by_recency(
 
     Such a tier can hold thousands of services (every helpline of a country)
     while the page needs a few, so the database sorts and only the top is read.
+    With free text it sorts by relevance first, and the tier ends at the first
+    service that matches no query word: filtering those out in ``WHERE`` as
+    well would make PostgreSQL look every key up twice.
     """
     keys = query_keys(query.text)
     relevance = _relevance(keys)
-    order = [Service.last_verified.desc().nulls_last(), Service.id]
-    if len(keys) > 1:
-        order.insert(0, relevance.desc())
-    statement = _select(query, relevance).where(area).order_by(*order)
+    statement = (
+        select(*_COLUMNS, relevance)
+        .where(*_filters(query), area)
+        .order_by(relevance.desc(), Service.last_verified.desc().nulls_last(), Service.id)
+    )
     offset, size = 0, FIRST_PAGE
     while True:
         rows = _candidates_of(session.execute(statement.offset(offset).limit(size)), None)
-        yield from _ranked(rows, scope)
-        if len(rows) < size:
+        matching = [candidate for candidate in rows if candidate.relevance or not keys]
+        yield from _ranked(matching, scope)
+        if len(rows) < size or len(matching) < len(rows):
             return
         offset, size = offset + size, size * 4
 
@@ -347,7 +354,10 @@ class _Rings:
             yield from _ranked(inside, scope)
 
     def _next(self, limit: float | None) -> float | None:
-        growth = RING_GROWTH if self.found >= SPARSE else RING_GROWTH**2
+        if query_keys(self.query.text):
+            growth = TEXT_RING_GROWTH
+        else:
+            growth = RING_GROWTH if self.found >= SPARSE else RING_GROWTH**2
         radius = FIRST_RING_KM if self.radius == 0 else (self.radius or 0) * growth
         if limit is not None:
             return min(radius, limit)
@@ -367,27 +377,25 @@ def _ranked(candidates: list[_Candidate], scope: Scope) -> list[_Candidate]:
 def _fetch(
     session: Session, query: SearchQuery, area: ColumnElement[bool], origin: tuple[float, float]
 ) -> list[_Candidate]:
-    """Candidates in ``area`` passing the SQL filters, with exact distances from ``origin``."""
-    statement = _select(query, _relevance(query_keys(query.text))).where(area)
+    """Candidates in ``area`` passing the filters and matching a query word, if any.
+
+    Distances are exact, from ``origin``.
+    """
+    keys = query_keys(query.text)
+    # With one query word, every service found has it: no need to count.
+    relevance = _relevance(keys) if len(keys) > 1 else literal_column(str(len(keys)))
+    statement = select(*_COLUMNS, relevance).where(*_filters(query), area)
+    if keys:
+        statement = statement.where(or_(*(service_has(key) for key in sorted(keys))))
     return _candidates_of(session.execute(statement), origin)
 
 
-def _select(query: SearchQuery, relevance: Label[int]) -> Select[*tuple[Any, ...]]:
-    """The candidate columns of the services passing the query's filters."""
-    return select(*_COLUMNS, relevance).where(*_filters(query))
-
-
 def _relevance(keys: frozenset[str]) -> Label[int]:
-    """How many of the query's keys a service has.
-
-    Candidates pass the text filter, so with one key (or none) the count is
-    known; with more, the database counts (once per row: ORDER BY names the label).
-    """
-    if len(keys) <= 1:
-        count: ColumnElement[int] = literal_column(str(len(keys)))
-    else:
-        count = reduce(operator.add, (case((service_has(key), 1), else_=0) for key in sorted(keys)))
-    return count.label("relevance")
+    """How many of the query's keys a service has, counted by the database (0 without text)."""
+    if not keys:
+        return literal_column("0").label("relevance")
+    matched = (case((service_has(key), 1), else_=0) for key in sorted(keys))
+    return reduce(operator.add, matched).label("relevance")
 
 
 def _candidates_of(
@@ -407,7 +415,7 @@ def _candidates_of(
 
 
 def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
-    """The structured filters, all evaluated by the database."""
+    """The structured filters (all but free text), all evaluated by the database."""
     conditions: list[ColumnElement[bool]] = [Service.status == ServiceStatus.ACTIVE]
     # Naming every category when none is asked for lets the database use the
     # index that starts with category for the status/country/location columns.
@@ -425,8 +433,6 @@ def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
         conditions.append(exists().where(ServiceLanguage.service_id == Service.id, spoken))
     if query.target_group is not None:
         conditions.append(_welcomes(query.target_group))
-    if keys := query_keys(query.text):
-        conditions.append(or_(*(service_has(key) for key in sorted(keys))))
     return conditions
 
 
