@@ -33,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache, reduce
+from functools import cache, cached_property, reduce
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -187,6 +187,11 @@ class SearchQuery:
         """Her country: services elsewhere are not offered (law, police and language change)."""
         return self.place.country if self.place is not None else self.country
 
+    @cached_property
+    def text_keys(self) -> frozenset[str]:
+        """The free text's search keys, folded once per query (empty without text)."""
+        return query_keys(self.text)
+
 
 @dataclass(frozen=True)
 class Opening:
@@ -307,7 +312,7 @@ def _by_recency(
     service that matches no query word: filtering those out in ``WHERE`` as
     well would make PostgreSQL look every key up twice.
     """
-    keys = query_keys(query.text)
+    keys = query.text_keys
     relevance = _relevance(keys)
     statement = (
         select(*_COLUMNS, relevance)
@@ -354,7 +359,7 @@ class _Rings:
             yield from _ranked(inside, scope)
 
     def _next(self, limit: float | None) -> float | None:
-        if query_keys(self.query.text):
+        if self.query.text_keys:
             growth = TEXT_RING_GROWTH
         else:
             growth = RING_GROWTH if self.found >= SPARSE else RING_GROWTH**2
@@ -381,7 +386,7 @@ def _fetch(
 
     Distances are exact, from ``origin``.
     """
-    keys = query_keys(query.text)
+    keys = query.text_keys
     # With one query word, every service found has it: no need to count.
     relevance = _relevance(keys) if len(keys) > 1 else literal_column(str(len(keys)))
     statement = select(*_COLUMNS, relevance).where(*_filters(query), area)
