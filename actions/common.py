@@ -37,10 +37,5 @@ def say(
 
 
 def numbers_text(tracker: Tracker, self_harm: bool = False) -> str:
-    """The numbers for her country, or a line per country when it is not known."""
-    numbers = emergency.load()
-    language = language_of(tracker)
-    country = country_of(tracker)
-    if country in numbers.countries:
-        return numbers.for_country(country, language, self_harm=self_harm)
-    return f"({numbers.heading(language)})\n{numbers.for_region(language)}"
+    """The numbers block for her country (or every country when it is not known)."""
+    return emergency.load().numbers_for(country_of(tracker), language_of(tracker), self_harm=self_harm)

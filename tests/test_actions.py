@@ -8,7 +8,7 @@ import pytest
 from rasa_sdk.executor import ActionExecutor
 
 from bot import emergency
-from tests.helpers import domain, prefix_of, text_of
+from tests.helpers import domain, text_of
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,18 @@ async def test_she_may_rather_not_say_where_she_is(executor):
 async def test_numbers_for_her_country(executor):
     slots, responses = await run(executor, "action_emergency_numbers",
                                  tracker("pomoc", "immediate_danger", {"language": "sr", "country": "RS"}))
-    numbers = emergency.load().for_country("RS", "sr")
+    numbers = emergency.load().numbers_for("RS", "sr")
     assert [r["text"] for r in responses] == [text_of("utter_emergency_numbers", "sr", numbers=numbers)]
+    assert responses[0]["text"].splitlines()[0] == "Hitne službe (sve): 112"
     assert slots == {"numbers_need_country": False}
 
 
 async def test_numbers_without_a_country_cover_the_region_then_ask_her_place(executor):
     slots, responses = await run(executor, "action_emergency_numbers",
                                  tracker("help", "immediate_danger", {"language": "en"}))
+    assert responses[0]["text"] == text_of(
+        "utter_emergency_numbers", "en", numbers=emergency.load().numbers_for(None, "en"))
+    assert responses[0]["text"].splitlines()[0] == "Emergency (all services): 112"
     assert "0800 100 007" in responses[0]["text"] and "116 117" in responses[0]["text"]
     assert responses[1]["text"] == text_of("utter_ask_location_for_numbers", "en")
     assert slots == {"numbers_need_country": True}
@@ -101,8 +105,20 @@ async def test_numbers_without_a_country_cover_the_region_then_ask_her_place(exe
 async def test_self_harm_gets_the_crisis_reply_with_crisis_line_first(executor):
     _, responses = await run(executor, "action_emergency_numbers",
                              tracker("i want to die", "self_harm", {"language": "en", "country": "RS"}))
-    assert responses[0]["text"].startswith(prefix_of("utter_self_harm_support", "en"))
-    assert "Crisis line" in responses[0]["text"].split("\n")[1]
+    lines = responses[0]["text"].splitlines()
+    assert lines[0] == "Emergency (all services): 112"
+    assert lines[1].startswith("Crisis line") and lines[1].endswith("0800 300 303")
+    assert responses[0]["text"] == text_of(
+        "utter_self_harm_support", "en", numbers=emergency.load().numbers_for("RS", "en", self_harm=True))
+
+
+async def test_self_harm_without_a_country_names_each_countrys_line(executor):
+    _, responses = await run(executor, "action_emergency_numbers",
+                             tracker("i want to die", "self_harm", {"language": "sq"}))
+    lines = responses[0]["text"].splitlines()
+    assert lines[0] == "Emergjenca (të gjitha shërbimet): 112"
+    assert any(line.startswith("Serbia – Linja e krizës") for line in lines)
+    assert responses[1]["text"] == text_of("utter_ask_location_for_numbers", "sq")
 
 
 async def test_confirmed_erasure_tells_the_app_to_erase(executor):
@@ -187,7 +203,7 @@ async def test_nothing_found_is_said_plainly_with_numbers(executor, sqlite_url, 
     _, responses = await run(executor, "action_find_services", tracker("", "seek_shelter", {
         "language": "en", "service_category": "shelter", "country": "ME", "location": "-"}))
     assert responses[0]["text"] == text_of(
-        "utter_services_none", "en", numbers=emergency.load().for_country("ME", "en"))
+        "utter_services_none", "en", numbers=emergency.load().numbers_for("ME", "en"))
     assert need_events(sqlite_url) == [("shelter", "ME", 0, "en", "web")]
     get_settings.cache_clear()
     sessions.cache_clear()

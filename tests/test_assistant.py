@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from bot import emergency
 from bot.app import create_app
 from bot.identity import pseudonym
-from tests.helpers import prefix_of, text_of
+from tests.helpers import text_of
 
 pytestmark = pytest.mark.rasa
 
@@ -53,8 +53,11 @@ def test_health_is_ok_once_everything_is_up(client):
 )
 def test_danger_first_gets_the_numbers_before_anything(client, language, message):
     replies = Chat(client).say(message)
-    assert replies[0]["text"].startswith(prefix_of("utter_emergency_numbers", language))
-    assert emergency.load().for_region(language) in replies[0]["text"]
+    numbers = emergency.load()
+    assert replies[0]["text"].splitlines()[0] == f"{numbers.labels['emergency'][language]}: 112"
+    assert numbers.for_region(language) in replies[0]["text"]
+    assert replies[0]["text"] == text_of(
+        "utter_emergency_numbers", language, numbers=numbers.numbers_for(None, language))
     assert replies[1]["text"] == text_of("utter_ask_location_for_numbers", language)
 
 

@@ -47,10 +47,46 @@ def test_every_number_has_a_source_a_check_date_and_labels_in_every_language():
 
 
 def test_numbers_for_a_country_put_the_most_urgent_first():
-    text = emergency.load().for_country("RS", "sr")
+    text = emergency.load().numbers_for("RS", "sr")
     assert text.splitlines()[0] == "Hitne službe (sve): 112"
     assert "0800 100 007" in text
-    assert emergency.load().for_country("RS", "en", self_harm=True).startswith("Crisis line")
+    first_two = emergency.load().numbers_for("RS", "en", self_harm=True).splitlines()[:2]
+    assert first_two == ["Emergency (all services): 112", "Crisis line, if you think of hurting yourself (free): 0800 300 303"]
+
+
+@pytest.mark.parametrize("self_harm", [False, True])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_112_is_the_first_line_wherever_the_file_has_it(language, self_harm):
+    numbers = emergency.load()
+    with_112 = [c.code for c in numbers.countries.values() if any(n.number == "112" for n in c.numbers)]
+    assert len(with_112) >= 7  # not vacuous: seven of the eight countries today
+    for code in with_112:
+        first = numbers.numbers_for(code, language, self_harm=self_harm).splitlines()[0]
+        assert first.endswith(": 112"), (code, first)
+    for response in ("utter_emergency_numbers", "utter_self_harm_support"):
+        text = render(domain()["responses"], response, language,
+                      numbers=numbers.numbers_for("MK", language, self_harm=self_harm))["text"]
+        assert text.splitlines()[0] == f"{numbers.labels['emergency'][language]}: 112", response
+
+
+@pytest.mark.parametrize("country", [None, "DE", ""])
+@pytest.mark.parametrize("self_harm", [False, True])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_unknown_country_gets_112_first_then_every_country(country, language, self_harm):
+    numbers = emergency.load()
+    lines = numbers.numbers_for(country, language, self_harm=self_harm).splitlines()
+    assert lines[0] == f"{numbers.labels['emergency'][language]}: 112"
+    for code, entry in numbers.countries.items():
+        assert sum(line.startswith(entry.names[language]) for line in lines) == 1, code
+    if not self_harm:
+        assert lines[1] == f"({numbers.heading(language)})"
+
+
+def test_unknown_country_self_harm_lines_say_which_number_is_which():
+    lines = emergency.load().numbers_for(None, "en", self_harm=True).splitlines()
+    assert "Serbia – Crisis line, if you think of hurting yourself (free): 0800 300 303" in lines
+    assert "Albania – Helpline for women survivors of violence (free): 116 117" in lines
+    assert "Bosnia and Herzegovina – Helpline for women survivors of violence (free): 1265 · 1264" in lines
 
 
 def test_region_numbers_name_every_country_in_her_language():
@@ -61,7 +97,7 @@ def test_region_numbers_name_every_country_in_her_language():
 
 def test_render_picks_her_language_and_fills_values():
     rendered = render(domain()["responses"], "utter_emergency_numbers", "sq", numbers="112")
-    assert rendered["text"].endswith("112")
+    assert rendered["text"].startswith("112\n")
     assert rendered["text"] != render(domain()["responses"], "utter_emergency_numbers", "en", numbers="112")["text"]
     with pytest.raises(MissingResponse):
         render(domain()["responses"], "utter_emergency_numbers", "de", numbers="112")
