@@ -37,9 +37,25 @@ class BotMessage:
         )
         return cls(text=data.get("text"), buttons=buttons, custom=data.get("custom") or {})
 
+    def to_rest(self) -> dict[str, Any]:
+        """The inverse of ``from_rest``: the message as Rasa's REST channel writes it."""
+        data: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            data["buttons"] = [{"title": b.title, "payload": b.payload} for b in self.buttons]
+        if self.custom:
+            data["custom"] = self.custom
+        return data
+
 
 class AssistantClient:
-    """Send her messages to the assistant and manage conversations in Rasa."""
+    """Send her messages to the assistant and manage conversations in Rasa.
+
+    Rasa takes its API token only as a query parameter: the URLs of these calls
+    must never be logged (``bot/logging.yml`` keeps httpx at WARNING and
+    withholds every library's messages).
+    """
+
+    name = "rasa tracker (memory)"
 
     def __init__(self, base_url: str, token: str | None, timeout: float) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
@@ -52,12 +68,16 @@ class AssistantClient:
                 "/webhooks/rest/webhook", json={"sender": sender_id, "message": text}
             )
             response.raise_for_status()
-        except httpx.HTTPError as error:
+            return [BotMessage.from_rest(item) for item in response.json()]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise AssistantUnavailable(type(error).__name__) from error
-        return [BotMessage.from_rest(item) for item in response.json()]
 
     async def erase(self, sender_id: str) -> None:
-        """Replace the conversation's events with nothing: Rasa keeps no trace of it."""
+        """Replace the conversation's events with nothing: Rasa's in-memory store keeps no trace.
+
+        Only for Rasa's in-memory tracker store; in Redis a saved tracker is merged
+        into the stored one, so ``bot.erasure.RasaRedisStores`` deletes the keys.
+        """
         try:
             response = await self._http.put(
                 f"/conversations/{sender_id}/tracker/events", params=self._params, json=[]

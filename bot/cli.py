@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     settings = get_settings()
     if args.command == "run":
-        from bot.observability import setup_logging
+        from bot.log_safety import configure
         from bot.runner import run
 
-        setup_logging(settings)
+        configure(settings.log_level)
         return run(settings)
     if args.command == "endpoints":
         from bot.rasa_endpoints import write_endpoints

@@ -2,9 +2,19 @@
 
 Channels (the web chat now, messaging platforms later) turn a platform message
 into ``(sender_id, text)`` with a pseudonymous sender and call ``handle``; they
-get back the replies to deliver. This is also where the privacy promises are
-kept: the last-activity index that drives erasure after the retention period,
-and erasure on request.
+get back the replies to deliver. ``handle`` always returns something to say:
+
+- the assistant's replies when they come within the first-reply deadline;
+- otherwise (Rasa down, frozen, slow, failing, or a turn without any text) the
+  safety fallback (``bot.safety_fallback``): the numbers first. A slow turn goes
+  on behind the deadline; what it says is kept and delivered with her next
+  message.
+
+This is also where the privacy promises are kept: erasure on request (the
+assistant's ``erase_conversation`` directive) and after the retention period,
+through the one ``Erasure`` that every store registers with. Failures of live
+state or of an erasure never stop a reply: they are logged without content,
+counted, and the erasure is retried by the sweep.
 """
 
 from __future__ import annotations
@@ -12,54 +22,199 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
+from bot.conversation_store import LAST_SEEN_INDEX, ConversationStore
+from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE
+from bot.erasure import Erasure, ErasureIncomplete
 from bot.live import LiveState
+from bot.metrics import ERASURES, LIVE_STATE_ERRORS, SAFETY_FALLBACKS, SWEEP_ERRORS
+from bot.safety_fallback import SafetyFallback
 
 logger = logging.getLogger(__name__)
 
-LAST_SEEN_INDEX = "conversations:last-seen"
-ERASE_DIRECTIVE = "erase_conversation"
+SWEEP_LOCK = "retention-sweep"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one turn of the assistant gave: the replies to deliver, and whether it erased."""
+
+    replies: list[BotMessage]
+    erased: bool = False
 
 
 class Conversations:
-    """Routes her messages to the assistant and erases conversations when due."""
+    """Routes her messages to the assistant, answers when it cannot, erases when due."""
 
-    def __init__(self, assistant: AssistantClient, live: LiveState, retention_seconds: float):
+    def __init__(
+        self,
+        assistant: AssistantClient,
+        live: LiveState,
+        erasure: Erasure,
+        fallback: SafetyFallback,
+        retention_seconds: float,
+        first_reply_deadline: float,
+    ) -> None:
         self._assistant = assistant
         self._live = live
+        self._store = ConversationStore(live, retention_seconds)
+        self._erasure = erasure
+        self._fallback = fallback
         self._retention = retention_seconds
+        self._deadline = first_reply_deadline
+        self._late_turns: set[asyncio.Task[None]] = set()
+        self._instance = uuid.uuid4().hex
+        self.last_sweep = time.monotonic()  # of the last sweep that ran through (or of the start)
+
+    @property
+    def store(self) -> ConversationStore:
+        """The app's live data of conversations; registered with the erasure."""
+        return self._store
 
     async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
-        """Return the assistant's replies to ``text``; raises AssistantUnavailable."""
-        await self._live.index_add(LAST_SEEN_INDEX, sender_id, time.time())
-        replies = await self._assistant.send(sender_id, text)
-        if any(reply.custom.get(ERASE_DIRECTIVE) for reply in replies):
-            await self.erase(sender_id)
-            logger.info("conversation %s erased at her request", sender_id)
-        return [reply for reply in replies if reply.text or reply.buttons]
+        """Her replies to ``text``: the assistant's, or the safety fallback's. Never raises."""
+        await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
+        late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
+        turn = asyncio.ensure_future(self._turn(sender_id, text))
+        try:
+            replies = (await asyncio.wait_for(asyncio.shield(turn), self._deadline)).replies
+        except asyncio.TimeoutError:
+            self._finish_behind(sender_id, turn)
+            reason = "slow"
+        except AssistantUnavailable:
+            reason = "unavailable"
+        else:
+            if any(reply.text for reply in replies):
+                return late + replies
+            reason = "no text"
+        SAFETY_FALLBACKS.labels(reason).inc()
+        logger.warning("assistant %s for %s: the app answered with the safety fallback", reason, sender_id)
+        context = await self._guarded("read context", self._store.context(sender_id), {})
+        return late + self._fallback.replies(text, context.get("language"), context.get("country"))
 
-    async def erase(self, sender_id: str) -> None:
-        await self._assistant.erase(sender_id)
-        await self._live.index_remove(LAST_SEEN_INDEX, sender_id)
+    async def _turn(self, sender_id: str, text: str) -> Turn:
+        """One turn of the assistant with its directives carried out."""
+        replies = await self._assistant.send(sender_id, text)
+        context: dict[str, Any] = {}
+        for reply in replies:
+            context.update(reply.custom.get(CONTEXT_DIRECTIVE) or {})
+        if not context:
+            context = await self._guarded("read context", self._store.context(sender_id), {})
+        else:
+            await self._guarded("remember context", self._store.remember_context(sender_id, context), None)
+        deliverable = [reply for reply in replies if reply.text or reply.buttons]
+        if not any(reply.custom.get(ERASE_DIRECTIVE) for reply in replies):
+            return Turn(deliverable)
+        if await self.erase(sender_id, trigger="request"):
+            return Turn(deliverable, erased=True)
+        language = context.get("language") or self._fallback.default_language
+        return Turn([self._fallback.say("utter_erasure_postponed", language)])
+
+    def _finish_behind(self, sender_id: str, turn: asyncio.Future[Turn]) -> None:
+        """Let a slow turn finish behind the deadline; keep what it says for her next message."""
+
+        async def keep() -> None:
+            try:
+                finished = await turn
+            except Exception:  # noqa: BLE001 - it failed after she was answered: nothing to keep
+                return
+            if not finished.erased:  # erased at her request: keep nothing, not even the confirmation
+                await self._guarded(
+                    "keep late replies", self._store.keep_late_replies(sender_id, finished.replies), None
+                )
+
+        task = asyncio.ensure_future(keep())
+        self._late_turns.add(task)
+        task.add_done_callback(self._late_turns.discard)
+
+    async def erase(self, sender_id: str, trigger: str = "request") -> bool:
+        """Erase the conversation from every store; return whether every store did.
+
+        When one could not, the conversation is marked as expired so that the
+        sweep retries the erasure within its interval.
+        """
+        try:
+            await self._erasure.erase(sender_id)
+        except ErasureIncomplete:
+            ERASURES.labels(trigger, "postponed").inc()
+            await self._guarded("mark for retry", self._live.index_add(LAST_SEEN_INDEX, sender_id, 0.0), None)
+            return False
+        await self._guarded("unindex", self._live.index_remove(LAST_SEEN_INDEX, sender_id), None)
+        ERASURES.labels(trigger, "erased").inc()
+        logger.info("conversation %s erased (%s)", sender_id, trigger)
+        return True
 
     async def erase_expired(self, now: float | None = None, batch: int = 100) -> int:
-        """Erase conversations idle for longer than the retention period; return how many."""
+        """Erase conversations idle for longer than the retention period; return how many.
+
+        Each is claimed first (removed from the index only if no newer message
+        renewed it), then erased; one that cannot be erased now goes back into
+        the index to be retried.
+        """
         cutoff = (now if now is not None else time.time()) - self._retention
         erased = 0
         for sender_id in await self._live.index_below(LAST_SEEN_INDEX, cutoff, batch):
+            if not await self._live.index_claim(LAST_SEEN_INDEX, sender_id, cutoff):
+                continue  # she wrote again meanwhile
             try:
-                await self.erase(sender_id)
-                erased += 1
-            except AssistantUnavailable:
-                logger.warning("erasure postponed: assistant unavailable")
-                break
+                await self._erasure.erase(sender_id)
+            except ErasureIncomplete:
+                ERASURES.labels("retention", "postponed").inc()
+                await self._live.index_add(LAST_SEEN_INDEX, sender_id, 0.0)
+                break  # a store is down: try again at the next sweep
+            ERASURES.labels("retention", "erased").inc()
+            erased += 1
         return erased
 
-    async def sweep_forever(self, interval_seconds: float = 60.0) -> None:
-        """Background task of the app: erase expired conversations every interval."""
+    async def sweep_once(self, interval_seconds: float) -> int:
+        """One sweep, if no other instance is sweeping (a lock with expiry); return how many."""
+        if not await self._live.lock(SWEEP_LOCK, self._instance, ttl_seconds=2 * interval_seconds):
+            return 0
+        try:
+            return await self.erase_expired()
+        finally:
+            await self._live.unlock(SWEEP_LOCK, self._instance)
+
+    async def sweep_forever(self, interval_seconds: float) -> None:
+        """Background task of the app: sweep every interval; an error is logged and retried."""
         while True:
-            erased = await self.erase_expired()
-            if erased:
-                logger.info("erased %d expired conversations", erased)
+            try:
+                erased = await self.sweep_once(interval_seconds)
+            except Exception as error:  # noqa: BLE001 - the sweeper must outlive any failure
+                SWEEP_ERRORS.inc()
+                logger.error("retention sweep failed, retrying: %s", type(error).__name__)
+            else:
+                self.last_sweep = time.monotonic()
+                if erased:
+                    logger.info("erased %d expired conversations", erased)
             await asyncio.sleep(interval_seconds)
+
+    async def close(self) -> None:
+        """Stop waiting for slow turns (shutdown)."""
+        for task in list(self._late_turns):
+            task.cancel()
+
+    @staticmethod
+    async def _guarded(operation: str, work: Awaitable[T], default: T) -> T:
+        """Live-state work that must never stop a reply: on failure log, count, go on."""
+        try:
+            return await work
+        except Exception as error:  # noqa: BLE001 - a reply to her matters more
+            LIVE_STATE_ERRORS.labels(operation).inc()
+            logger.error("live state failed (%s): %s", operation, type(error).__name__)
+            return default
+
+
+def sweeper_problem(conversations: Conversations, task: asyncio.Task[None], interval: float) -> str | None:
+    """Why the retention sweeper is not doing its work, or None (for ``/health``)."""
+    if task.done():
+        return "stopped"
+    if time.monotonic() - conversations.last_sweep > 3 * interval:
+        return "failing"
+    return None

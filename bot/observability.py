@@ -1,4 +1,4 @@
-"""Logging and Sentry, with personal data kept out of both.
+"""Sentry, with personal data kept out (logging: ``bot.log_safety``).
 
 Sentry events are scrubbed in ``before_send``: no request bodies, query strings,
 cookies or headers, no user, no breadcrumbs (they can carry log text), no local
@@ -8,7 +8,6 @@ exception message can quote a woman's message.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import sentry_sdk
@@ -16,13 +15,6 @@ import sentry_sdk
 from bot.settings import Settings
 
 _REDACTED = "[redacted]"
-
-
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 def scrub_event(event: dict[str, Any], _hint: dict[str, Any] | None = None) -> dict[str, Any]:

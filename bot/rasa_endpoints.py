@@ -15,6 +15,10 @@ import yaml
 
 from bot.settings import Settings
 
+# Rasa's Redis keys are "<prefix>:tracker:<sender>" and "<prefix>:lock:<sender>"
+# (the prefix must be alphanumeric); bot.erasure deletes them.
+RASA_KEY_PREFIX = "helpline"
+
 
 def endpoints(settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {"action_endpoint": {"url": settings.action_server_url}}
@@ -25,7 +29,7 @@ def endpoints(settings: Settings) -> dict[str, Any]:
             "url": url.hostname or "127.0.0.1",
             "port": url.port or 6379,
             "db": int(url.path.strip("/") or 0),
-            "key_prefix": "helpline",
+            "key_prefix": RASA_KEY_PREFIX,
         }
         if url.password:
             redis["password"] = url.password

@@ -1,8 +1,11 @@
 """``helpline run``: Rasa, the action server and the app as one supervised service.
 
-Each part is a child process on 127.0.0.1; if one dies the others are stopped,
-and Ctrl-C stops everything cleanly. Rasa runs from ``.venv-rasa`` (Python 3.10),
-the action server and the app from this environment.
+Each part is a child process on 127.0.0.1. A part that dies is restarted with a
+growing delay (one log line each time) while ``/health`` names it; only a part
+that keeps crashing stops the whole stack. Ctrl-C and SIGTERM stop everything.
+Rasa runs from ``.venv-rasa`` (Python 3.10) through ``bot.rasa_launcher``, the
+action server and the app from this environment; all three log through
+``bot/logging.yml``, which never emits message text.
 """
 
 from __future__ import annotations
@@ -14,25 +17,43 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.db import make_engine
 from bot.directory.demo import load_demo_if_empty
 from bot.directory.migrate import upgrade
+from bot.log_safety import LOGGING_CONFIG
 from bot.rasa_endpoints import write_endpoints
 from bot.settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
-RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
 RUN_DIR = PROJECT_ROOT / ".run"
+# Restart delays grow 1, 2, 4 ... up to MAX_BACKOFF s; more than MAX_CRASHES
+# crashes within CRASH_WINDOW s means the part cannot run: the stack stops.
+MAX_BACKOFF = 30.0
+MAX_CRASHES = 5
+CRASH_WINDOW = 300.0
 
 
 @dataclass
 class Child:
+    """One supervised part: its command, its process, and its recent crashes."""
+
     name: str
-    process: subprocess.Popen[bytes]
+    command: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    crashes: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=env)
+        self.restart_at = None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -46,19 +67,22 @@ def child_environment(settings: Settings) -> dict[str, str]:
             "set it to keep conversations across restarts"
         )
         env["PSEUDONYM_PEPPER"] = secrets.token_urlsafe(32)
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    env["ACTION_TIMEOUT_SECONDS"] = str(settings.action_timeout_seconds)
     env["SANIC_HOST"] = "127.0.0.1"  # the action server listens on loopback only
     env["SQLALCHEMY_SILENCE_UBER_WARNING"] = "1"  # Rasa's SQLAlchemy 1.4 notice
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
 
 
-def commands(settings: Settings, env: dict[str, str]) -> dict[str, list[str]]:
+def commands(settings: Settings, run_dir: Path = RUN_DIR) -> dict[str, list[str]]:
+    """The command of each part. The Rasa token is passed in the environment only."""
     rasa = urlsplit(settings.rasa_url)
     action = urlsplit(settings.action_server_url)
-    endpoints = write_endpoints(settings, RUN_DIR / "endpoints.yml")
+    endpoints = write_endpoints(settings, run_dir / "endpoints.yml")
     return {
         "rasa": [
-            str(RASA), "run", "--enable-api", "--auth-token", env["RASA_TOKEN"],
+            str(RASA_PYTHON), "-m", "bot.rasa_launcher", "--enable-api",
             "--interface", rasa.hostname or "127.0.0.1", "--port", str(rasa.port or 5005),
             "--model", str(settings.model_path), "--endpoints", str(endpoints),
             "--credentials", str(PROJECT_ROOT / "credentials.yml"),
@@ -70,6 +94,7 @@ def commands(settings: Settings, env: dict[str, str]) -> dict[str, list[str]]:
         "app": [
             sys.executable, "-m", "uvicorn", "--factory", "bot.app:create_app",
             "--host", settings.app_host, "--port", str(settings.app_port),
+            "--log-config", str(LOGGING_CONFIG), "--no-access-log",
         ],
     }
 
@@ -86,31 +111,55 @@ def prepare_directory(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> int:
-    """Start every part, wait until one exits or Ctrl-C, then stop them all."""
+    """Start every part, keep them running until Ctrl-C or a part that cannot run."""
+    if problem := settings.pepper_problem():
+        logger.error("%s", problem)
+        return 2
     if not Path(settings.model_path).exists():
         logger.error("no trained model at %s: run `make run` (it trains first)", settings.model_path)
         return 1
     prepare_directory(settings)
     env = child_environment(settings)
-    children = [
-        Child(name, subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env))
-        for name, cmd in commands(settings, env).items()
-    ]
+    children = [Child(name, command) for name, command in commands(settings).items()]
+    for child in children:
+        child.start(env)
     url = f"http://{settings.app_host}:{settings.app_port}"
     print(f"\nHelpline starting. Chat at {url}/  (ready when {url}/health says ok; Ctrl-C stops)\n")
     signal.signal(signal.SIGINT, _interrupt)  # also when started as a background job
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        while all(child.process.poll() is None for child in children):
-            time.sleep(0.5)
-        dead = [c.name for c in children if c.process.poll() is not None]
-        logger.error("stopped because %s exited", ", ".join(dead))
-        return 1
+        return supervise(children, env)
     except KeyboardInterrupt:
         logger.info("stopping")
         return 0
     finally:
         stop(children)
+
+
+def supervise(children: list[Child], env: dict[str, str], poll_seconds: float = 0.5) -> int:
+    """Restart parts that die, with backoff; return 1 once one keeps crashing."""
+    while True:
+        now = time.monotonic()
+        for child in children:
+            if child.running():
+                continue
+            if child.restart_at is None:
+                child.crashes = [t for t in child.crashes if now - t < CRASH_WINDOW] + [now]
+                if len(child.crashes) > MAX_CRASHES:
+                    logger.error("stopping: %s crashed %d times in %.0f s", child.name, len(child.crashes), CRASH_WINDOW)
+                    return 1
+                delay = backoff(len(child.crashes))
+                code = child.process.returncode if child.process else None
+                logger.error("%s exited (code %s): restarting in %.0f s", child.name, code, delay)
+                child.restart_at = now + delay
+            elif now >= child.restart_at:
+                child.start(env)
+        time.sleep(poll_seconds)
+
+
+def backoff(crashes: int) -> float:
+    """Seconds before restarting a part after its ``crashes``-th recent crash: 1, 2, 4 ... capped."""
+    return min(MAX_BACKOFF, 2.0 ** (crashes - 1))
 
 
 def _interrupt(*_: object) -> None:
@@ -119,13 +168,13 @@ def _interrupt(*_: object) -> None:
 
 
 def stop(children: list[Child], grace_seconds: float = 10.0) -> None:
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGINT)
+    running = [child.process for child in children if child.running() and child.process]
+    for process in running:
+        process.send_signal(signal.SIGINT)
     deadline = time.monotonic() + grace_seconds
-    for child in children:
+    for process in running:
         try:
-            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
+            process.kill()
+            process.wait()

@@ -10,12 +10,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["en", "sq", "sr", "mk"]
 LANGUAGES: tuple[Language, ...] = ("en", "sq", "sr", "mk")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_PEPPER_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -37,7 +38,17 @@ class Settings(BaseSettings):
     rasa_token: SecretStr | None = Field(
         default=None, description="Token protecting Rasa's HTTP API."
     )
-    rasa_timeout_seconds: float = 15.0
+    first_reply_deadline_seconds: float = Field(
+        default=4.0, gt=0,
+        description="Past this the app answers her itself (numbers first), so she has them within 5 s.",
+    )
+    rasa_timeout_seconds: float = Field(
+        default=60.0, gt=0,
+        description="How long the app waits, behind the deadline, for a slow turn's late replies.",
+    )
+    action_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long Rasa waits for one call to the action server."
+    )
     action_server_url: str = "http://127.0.0.1:5055/webhook"
     model_path: Path = PROJECT_ROOT / "models" / "helpline.tar.gz"
 
@@ -51,6 +62,9 @@ class Settings(BaseSettings):
     )
     conversation_retention_hours: int = Field(
         default=24, ge=1, description="Conversations are erased this long after the last message."
+    )
+    sweep_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often expired conversations are looked for."
     )
 
     # Helpline
@@ -66,6 +80,30 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = None
     sentry_environment: str = "development"
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _timeouts_are_consistent(self) -> Settings:
+        # A turn runs up to a few remote actions (slot validation, then up to three more).
+        if self.rasa_timeout_seconds < 4 * self.action_timeout_seconds:
+            raise ValueError("RASA_TIMEOUT_SECONDS must be at least 4 x ACTION_TIMEOUT_SECONDS")
+        if self.rasa_timeout_seconds <= self.first_reply_deadline_seconds:
+            raise ValueError("RASA_TIMEOUT_SECONDS must exceed FIRST_REPLY_DEADLINE_SECONDS")
+        return self
+
+    @property
+    def uses_shared_services(self) -> bool:
+        """Whether other instances may share this one's stores (Redis, PostgreSQL)."""
+        return bool(self.redis_url) or not self.database_url.startswith("sqlite")
+
+    def pepper_problem(self) -> str | None:
+        """Why the helpline must not start with this pepper, or None."""
+        pepper = self.pseudonym_pepper.get_secret_value() if self.pseudonym_pepper else ""
+        if self.uses_shared_services and len(pepper) < MIN_PEPPER_LENGTH:
+            return (
+                f"PSEUDONYM_PEPPER must be set (at least {MIN_PEPPER_LENGTH} characters) with "
+                "REDIS_URL or DATABASE_URL: instances and restarts must share one pepper"
+            )
+        return None
 
 
 @lru_cache

@@ -1,27 +1,26 @@
 """Start the real assistant stack (Rasa + action server) once per test run.
 
-Loading the model takes about 40 s, so the stack is a session fixture shared by
-every test marked ``rasa``. The model must have been trained (``make test``
-trains it first).
+Loading the model takes 60 to 100 s, so the stack is a session fixture shared by
+every test marked ``rasa``. The processes are started with the runner's own
+commands and environment (``bot.runner``), as ``helpline run`` starts them. The
+model must have been trained (``make test`` trains it first).
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from bot.rasa_endpoints import write_endpoints
-from bot.runner import prepare_directory
+from bot.runner import child_environment, commands, prepare_directory
 from bot.settings import PROJECT_ROOT, Settings
 
 STARTUP_TIMEOUT = 300
+TEST_TOKEN = "test-token-" + "0" * 21
 
 
 def free_port() -> int:
@@ -33,69 +32,81 @@ def free_port() -> int:
 @dataclass
 class Stack:
     settings: Settings
-    processes: list[subprocess.Popen[bytes]]
+    processes: dict[str, subprocess.Popen[bytes]]
     log_dir: Path
 
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             process.terminate()
-        for process in self.processes:
+        for process in self.processes.values():
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
 
 
-def start_stack(log_dir: Path, **overrides: object) -> Stack:
-    """Start Rasa and the action server on free ports; wait until the model is loaded.
-
-    ``overrides`` are settings (e.g. ``database_url``) given to both the test and
-    the action server's environment.
-    """
+def stack_settings(**overrides: object) -> Settings:
+    """Settings of a stack on free ports; ``overrides`` e.g. ``database_url``, ``redis_url``."""
     model = PROJECT_ROOT / "models" / "helpline.tar.gz"
     if not model.exists():
         raise RuntimeError(f"no trained model at {model}: run `make test`, which trains it")
-    rasa_port, action_port = free_port(), free_port()
-    settings = Settings(
-        rasa_url=f"http://127.0.0.1:{rasa_port}",
-        rasa_token="test-token",
-        action_server_url=f"http://127.0.0.1:{action_port}/webhook",
-        pseudonym_pepper="test-pepper",
-        **overrides,
-    )
-    prepare_directory(settings)
-    endpoints = write_endpoints(settings, log_dir / "endpoints.yml")
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), SANIC_HOST="127.0.0.1")
-    for key, value in overrides.items():
-        env[key.upper()] = str(value)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    commands = {
-        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-        "rasa": [
-            str(PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"), "run", "--enable-api",
-            "--auth-token", "test-token", "--interface", "127.0.0.1", "--port", str(rasa_port),
-            "--model", str(model), "--endpoints", str(endpoints),
-            "--credentials", str(PROJECT_ROOT / "credentials.yml"),
-        ],
+    values: dict[str, object] = {
+        "rasa_url": f"http://127.0.0.1:{free_port()}",
+        "rasa_token": TEST_TOKEN,
+        "action_server_url": f"http://127.0.0.1:{free_port()}/webhook",
+        "app_port": free_port(),
+        "pseudonym_pepper": "test-pepper-" + "p" * 32,
+        "model_path": model,
     }
-    processes = [
-        subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=open(log_dir / f"{name}.log", "wb"),
-                         stderr=subprocess.STDOUT)
-        for name, cmd in commands.items()
-    ]
+    return Settings(**(values | overrides))
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process read exactly ``settings``."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        secret = getattr(value, "get_secret_value", None)
+        env[name.upper()] = str(secret() if secret else value)
+    return env
+
+
+def start_stack(log_dir: Path, **overrides: object) -> Stack:
+    """Start Rasa and the action server on free ports; wait until the model is loaded."""
+    settings = stack_settings(**overrides)
+    prepare_directory(settings)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = child_environment(settings) | settings_environment(settings)
+    parts = {name: cmd for name, cmd in commands(settings, log_dir).items() if name != "app"}
+    processes = {
+        name: subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=open(log_dir / f"{name}.log", "wb"),
+                               stderr=subprocess.STDOUT)
+        for name, cmd in parts.items()
+    }
     stack = Stack(settings, processes, log_dir)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+    try:
+        wait_until_ready(settings, lambda: any(p.poll() is not None for p in processes.values()))
+    except RuntimeError:
+        stack.stop()
+        raise RuntimeError(f"the stack did not start; see {log_dir}") from None
+    return stack
+
+
+def wait_until_ready(settings: Settings, exited, timeout: float = STARTUP_TIMEOUT) -> None:  # type: ignore[no-untyped-def]
+    """Wait until Rasa has its model loaded and the action server answers."""
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else ""
+    action_health = settings.action_server_url.rsplit("/", 1)[0] + "/health"
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            stack.stop()
-            raise RuntimeError(f"the stack exited during start-up; see {log_dir}")
+        if exited():
+            raise RuntimeError("a part exited during start-up")
         try:
-            status = httpx.get(f"{settings.rasa_url}/status", params={"token": "test-token"}, timeout=2)
-            actions = httpx.get(f"http://127.0.0.1:{action_port}/health", timeout=2)
+            status = httpx.get(f"{settings.rasa_url}/status", params={"token": token}, timeout=2)
+            actions = httpx.get(action_health, timeout=2)
             if status.status_code == 200 and status.json().get("model_file") and actions.status_code == 200:
-                return stack
+                return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    stack.stop()
-    raise RuntimeError(f"the stack did not become ready in {STARTUP_TIMEOUT}s; see {log_dir}")
+    raise RuntimeError(f"not ready in {timeout}s")

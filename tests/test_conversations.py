@@ -1,62 +1,220 @@
-"""Routing of her messages, erasure on request and after the retention period."""
+"""The shared message path: answers whatever fails, erasure everywhere, the retention sweep.
+
+Every test runs on the in-process live state and on real Redis.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
+from bot import emergency
 from bot.app import create_app
-from bot.assistant import AssistantUnavailable, BotMessage
-from bot.conversations import ERASE_DIRECTIVE, Conversations
-from bot.live import MemoryLiveState
+from bot.assistant import BotMessage
+from bot.conversation_store import LAST_SEEN_INDEX
+from bot.conversations import Conversations, sweeper_problem
+from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE
+from bot.erasure import Erasure
+from bot.live import MemoryLiveState, RedisLiveState
+from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings
+from tests.doubles import BrokenLiveState, ScriptedAssistant
+from tests.helpers import text_of
+
+DEADLINE = 0.3
 
 
-class RecordingAssistant:
-    """Test double of AssistantClient: canned replies, records erasures."""
-
-    def __init__(self, replies=(), up=True):
-        self.replies, self.up, self.erased = list(replies), up, []
-
-    async def send(self, sender_id, text):
-        return self.replies
-
-    async def erase(self, sender_id):
-        if not self.up:
-            raise AssistantUnavailable("down")
-        self.erased.append(sender_id)
+@pytest.fixture(params=["memory", "redis"])
+async def live(request):
+    if request.param == "memory":
+        state = MemoryLiveState()
+    else:
+        state = RedisLiveState.from_url(request.getfixturevalue("redis_url"), prefix="test:")
+    yield state
+    await state.close()
 
 
-async def test_erase_directive_erases_and_is_not_delivered():
-    assistant = RecordingAssistant([BotMessage(text="Done"), BotMessage(custom={ERASE_DIRECTIVE: True})])
-    conversations = Conversations(assistant, MemoryLiveState(), retention_seconds=3600)
+@pytest.fixture(scope="module")
+def fallback() -> SafetyFallback:
+    return SafetyFallback.load(Settings())
+
+
+def conversations_of(assistant, live, fallback, retention=3600.0) -> Conversations:
+    erasure = Erasure([assistant])
+    conversations = Conversations(assistant, live, erasure, fallback, retention, DEADLINE)
+    erasure.register(conversations.store)
+    return conversations
+
+
+def counter(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name + "_total", labels) or 0.0
+
+
+async def test_erase_directive_erases_every_store_and_is_not_delivered(live, fallback):
+    assistant = ScriptedAssistant([
+        BotMessage(custom={CONTEXT_DIRECTIVE: {"language": "sr", "country": "RS"}}),
+        BotMessage(text="Done"), BotMessage(custom={ERASE_DIRECTIVE: True}),
+    ])
+    conversations = conversations_of(assistant, live, fallback)
     replies = await conversations.handle("web-abc", "delete my data")
     assert [r.text for r in replies] == ["Done"]
     assert assistant.erased == ["web-abc"]
+    assert await conversations.store.context("web-abc") == {}
+    assert await live.index_below(LAST_SEEN_INDEX, float("inf"), 10) == []
 
 
-async def test_conversations_are_erased_after_the_retention_period():
-    assistant = RecordingAssistant([BotMessage(text="hi")])
-    live = MemoryLiveState()
-    conversations = Conversations(assistant, live, retention_seconds=3600)
+@pytest.mark.parametrize(
+    ("text", "language", "first_line"),
+    [
+        ("he has a knife and is coming for me", "en", "112"),
+        ("muz me tuce, pomozite mi", "sr", "112"),
+        ("hello, I need a lawyer", "en", None),
+    ],
+)
+async def test_assistant_down_she_still_gets_the_numbers_in_her_language(
+    live, fallback, text, language, first_line
+):
+    conversations = conversations_of(ScriptedAssistant(up=False), live, fallback)
+    before = counter("helpline_safety_fallbacks", reason="unavailable")
+    replies = await conversations.handle("web-down", text)
+    numbers = emergency.load().numbers_for(None, language)
+    assert numbers in replies[0].text
+    if first_line:  # danger: the numbers are the first thing she reads, 112 first
+        assert replies[0].text.splitlines()[0].endswith(first_line)
+    else:
+        assert replies[0].text == text_of("utter_assistant_unavailable", language, numbers=numbers)
+    assert counter("helpline_safety_fallbacks", reason="unavailable") == before + 1
+
+
+async def test_known_language_and_country_are_used_when_the_assistant_fails(live, fallback):
+    assistant = ScriptedAssistant([
+        BotMessage(custom={CONTEXT_DIRECTIVE: {"language": "mk", "country": "MK"}}),
+        BotMessage(text="Здраво"),
+    ])
+    conversations = conversations_of(assistant, live, fallback)
+    await conversations.handle("web-mk", "здраво")
+    assistant.up = False
+    replies = await conversations.handle("web-mk", "ok")  # too short to detect a language
+    numbers = emergency.load().numbers_for("MK", "mk")
+    assert replies[0].text == text_of("utter_assistant_unavailable", "mk", numbers=numbers)
+
+
+async def test_self_harm_gets_the_crisis_reply_when_the_assistant_fails(live, fallback):
+    conversations = conversations_of(ScriptedAssistant(up=False), live, fallback)
+    replies = await conversations.handle("web-sh", "I want to kill myself")
+    numbers = emergency.load().numbers_for(None, "en", self_harm=True)
+    assert replies[0].text == text_of("utter_self_harm_support", "en", numbers=numbers)
+
+
+async def test_a_slow_turn_is_answered_at_the_deadline_and_delivered_next_time(live, fallback):
+    assistant = ScriptedAssistant([BotMessage(text="the real answer")], delay=DEADLINE * 3)
+    conversations = conversations_of(assistant, live, fallback)
+    started = time.monotonic()
+    replies = await conversations.handle("web-slow", "he is hitting me")
+    assert time.monotonic() - started < DEADLINE + 0.2
+    assert replies[0].text.splitlines()[0].endswith("112")
+    await asyncio.sleep(DEADLINE * 4)  # the turn finishes behind the deadline
+    assistant.delay = 0
+    assistant.replies = [BotMessage(text="next answer")]
+    replies = await conversations.handle("web-slow", "thanks")
+    assert [r.text for r in replies] == ["the real answer", "next answer"]
+
+
+async def test_a_turn_without_text_gets_the_fallback(live, fallback):
+    conversations = conversations_of(ScriptedAssistant([]), live, fallback)
+    replies = await conversations.handle("web-empty", "hello there friend")
+    assert replies and replies[0].text
+
+
+async def test_live_state_down_never_blocks_a_reply(fallback):
+    assistant = ScriptedAssistant([BotMessage(text="hi")])
+    before = counter("helpline_live_state_errors", operation="touch")
+    conversations = conversations_of(assistant, BrokenLiveState(), fallback)
+    assert [r.text for r in await conversations.handle("web-x", "hello")] == ["hi"]
+    assistant.up = False
+    replies = await conversations.handle("web-x", "he wants to kill me")
+    assert replies[0].text.splitlines()[0].endswith("112")
+    assert counter("helpline_live_state_errors", operation="touch") == before + 2
+
+
+async def test_an_erasure_that_cannot_finish_says_so_and_is_retried(live, fallback):
+    assistant = ScriptedAssistant(
+        [BotMessage(text="Done"), BotMessage(custom={ERASE_DIRECTIVE: True})], erase_up=False
+    )
+    conversations = conversations_of(assistant, live, fallback)
+    replies = await conversations.handle("web-retry", "yes")
+    assert [r.text for r in replies] == [text_of("utter_erasure_postponed", "en")]
+    assistant.erase_up = True
+    assert await conversations.erase_expired() == 1  # marked as expired: the next sweep erases it
+    assert assistant.erased == ["web-retry"]
+
+
+async def test_conversations_are_erased_after_the_retention_period(live, fallback):
+    assistant = ScriptedAssistant([BotMessage(text="hi")])
+    conversations = conversations_of(assistant, live, fallback)
     await conversations.handle("web-old", "hello")
     await conversations.handle("web-new", "hello")
-    await live.index_add("conversations:last-seen", "web-old", 1_000.0)
-    await live.index_add("conversations:last-seen", "web-new", 10_000.0)
-    assert await conversations.erase_expired(now=5_000.0) == 1
+    await live.index_add(LAST_SEEN_INDEX, "web-old", 1_000.0)
+    await live.index_add(LAST_SEEN_INDEX, "web-new", 10_000.0)
+    assert await conversations.erase_expired(now=5_000.0 + 3600) == 1
     assert assistant.erased == ["web-old"]
-    assert await conversations.erase_expired(now=5_000.0) == 0
+    assert await conversations.erase_expired(now=5_000.0 + 3600) == 0
 
 
-async def test_erasure_waits_when_the_assistant_is_down():
-    assistant = RecordingAssistant(up=False)
-    live = MemoryLiveState()
-    conversations = Conversations(assistant, live, retention_seconds=1)
-    await live.index_add("conversations:last-seen", "web-x", 0.0)
+async def test_a_message_during_the_sweep_keeps_its_index_entry(live, fallback):
+    """She writes between the sweep's read of the index and its claim: she is not erased."""
+    assistant = ScriptedAssistant([BotMessage(text="hi")])
+    conversations = conversations_of(assistant, live, fallback, retention=10)
+    await live.index_add(LAST_SEEN_INDEX, "web-busy", 0.0)
+    real_below = live.index_below
+
+    async def below_then_she_writes(*args):
+        due = await real_below(*args)
+        await conversations.handle("web-busy", "I am still here")
+        return due
+
+    live.index_below = below_then_she_writes
+    assert await conversations.erase_expired() == 0
+    assert assistant.erased == []
+    live.index_below = real_below
+    assert await live.index_below(LAST_SEEN_INDEX, float("inf"), 10) == ["web-busy"]
+
+
+async def test_erasure_waits_when_a_store_is_down(live, fallback):
+    conversations = conversations_of(ScriptedAssistant(erase_up=False), live, fallback, retention=1)
+    await live.index_add(LAST_SEEN_INDEX, "web-x", 0.0)
     assert await conversations.erase_expired(now=100.0) == 0
-    assert await live.index_below("conversations:last-seen", 100.0, 10) == ["web-x"]
+    assert await live.index_below(LAST_SEEN_INDEX, 100.0, 10) == ["web-x"]
 
 
-def test_health_names_the_parts_that_are_not_ready(sqlite_url):
+async def test_one_sweeper_at_a_time(live, fallback):
+    first = conversations_of(ScriptedAssistant(), live, fallback, retention=1)
+    second = conversations_of(ScriptedAssistant(), live, fallback, retention=1)
+    assert await live.lock("retention-sweep", "another-instance", ttl_seconds=5)
+    await live.index_add(LAST_SEEN_INDEX, "web-x", 0.0)
+    assert await first.sweep_once(interval_seconds=1) == 0  # held elsewhere
+    await live.unlock("retention-sweep", "another-instance")
+    assert await second.sweep_once(interval_seconds=1) == 1
+
+
+async def test_the_sweeper_survives_errors_and_health_sees_it(fallback):
+    conversations = conversations_of(ScriptedAssistant(), BrokenLiveState(), fallback)
+    before = counter("helpline_sweep_errors")
+    task = asyncio.create_task(conversations.sweep_forever(interval_seconds=0.05))
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    assert counter("helpline_sweep_errors") >= before + 3
+    assert sweeper_problem(conversations, task, interval=0.05) == "failing"
+    task.cancel()
+    await asyncio.sleep(0)
+    assert sweeper_problem(conversations, task, interval=0.05) == "stopped"
+
+
+def test_health_names_the_parts_that_are_not_ready_and_chat_still_answers(sqlite_url):
     settings = Settings(
         database_url=sqlite_url, pseudonym_pepper="p", rasa_url="http://127.0.0.1:9",
         action_server_url="http://127.0.0.1:9/webhook",
@@ -66,15 +224,22 @@ def test_health_names_the_parts_that_are_not_ready(sqlite_url):
         assert response.status_code == 503
         assert set(response.json()["failing"]) == {"assistant", "action_server"}
         assert client.get("/").status_code == 200
-        chat = client.post("/api/chat", json={"session": "s" * 20, "text": "hello"})
-        assert chat.status_code == 503
+        chat = client.post("/api/chat", json={"session": "s" * 20, "text": "he is beating me"})
+        assert chat.status_code == 200
+        assert chat.json()[0]["text"].splitlines()[0].endswith("112")
         assert client.post("/api/chat", json={"session": "short", "text": "hi"}).status_code == 422
+        assert "helpline_safety_fallbacks_total" in client.get("/metrics").text
 
 
 def test_app_refuses_to_start_without_a_pepper():
-    try:
+    with pytest.raises(RuntimeError, match="PSEUDONYM_PEPPER"):
         create_app(Settings(pseudonym_pepper=None))
-    except RuntimeError as error:
-        assert "PSEUDONYM_PEPPER" in str(error)
-    else:
-        raise AssertionError("started without a pepper")
+
+
+@pytest.mark.parametrize(
+    "shared", [{"redis_url": "redis://127.0.0.1:6379/15"}, {"database_url": "postgresql+psycopg://x@h/db"}]
+)
+def test_shared_services_need_a_long_pepper(shared):
+    with pytest.raises(RuntimeError, match="at least 32 characters"):
+        create_app(Settings(pseudonym_pepper="short", **shared))
+    assert Settings(pseudonym_pepper="x" * 32, **shared).pepper_problem() is None

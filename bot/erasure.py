@@ -1,0 +1,92 @@
+"""One ``erase`` for every store that holds something of a conversation.
+
+Each store that keeps anything under a conversation's pseudonym (Rasa's tracker
+and lock, the app's live state; later reply addresses, queues, transcripts)
+registers an ``Erasable`` here, so that "delete my data" and the retention sweep
+reach all of them through one call. A store that fails does not stop the others;
+the caller learns which failed and retries later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from bot.rasa_endpoints import RASA_KEY_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+class Erasable(Protocol):
+    """A store that can forget one conversation."""
+
+    name: str
+
+    async def erase(self, sender_id: str) -> None:
+        """Remove everything kept under ``sender_id``; no error when there is nothing."""
+
+
+class ErasureIncomplete(Exception):
+    """Some stores could not erase the conversation; they are named, nothing else is said."""
+
+    def __init__(self, failed: list[str]) -> None:
+        super().__init__(", ".join(failed))
+        self.failed = failed
+
+
+class Erasure:
+    """The registry of erasable stores."""
+
+    def __init__(self, stores: Iterable[Erasable] = ()) -> None:
+        self._stores: list[Erasable] = list(stores)
+
+    def register(self, store: Erasable) -> None:
+        self._stores.append(store)
+
+    @property
+    def store_names(self) -> list[str]:
+        return [store.name for store in self._stores]
+
+    async def erase(self, sender_id: str) -> None:
+        """Erase ``sender_id`` from every store; raise ErasureIncomplete naming those that failed."""
+        failed = []
+        for store in self._stores:
+            try:
+                await store.erase(sender_id)
+            except Exception as error:  # noqa: BLE001 - every store gets its turn
+                logger.warning("erasure failed in %s: %s", store.name, type(error).__name__)
+                failed.append(store.name)
+        if failed:
+            raise ErasureIncomplete(failed)
+
+
+class RasaRedisStores:
+    """Rasa's tracker and lock of a conversation when Rasa keeps them in Redis.
+
+    Rasa's ``RedisTrackerStore.save`` merges a saved tracker into the stored one,
+    so replacing the events through Rasa's API erases nothing there: the keys
+    are deleted instead. Key layout of Rasa 3.6: ``<prefix>:tracker:<sender>``
+    (``DEFAULT_REDIS_TRACKER_STORE_KEY_PREFIX``) and ``<prefix>:lock:<sender>``.
+    """
+
+    name = "rasa tracker and lock (redis)"
+
+    def __init__(self, redis: Redis, prefix: str = RASA_KEY_PREFIX) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str) -> RasaRedisStores:
+        return cls(Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2))
+
+    def keys(self, sender_id: str) -> list[str]:
+        return [f"{self._prefix}:tracker:{sender_id}", f"{self._prefix}:lock:{sender_id}"]
+
+    async def erase(self, sender_id: str) -> None:
+        await self._redis.delete(*self.keys(sender_id))
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,17 @@
+"""Counters of what failed, without any content: served in Prometheus format at ``/metrics``.
+
+Labels are fixed words (a reason, an operation), never a sender, a text or a place.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+SAFETY_FALLBACKS = Counter(
+    "helpline_safety_fallbacks", "Messages the app answered itself, by why the assistant did not", ["reason"]
+)
+LIVE_STATE_ERRORS = Counter(
+    "helpline_live_state_errors", "Live-state operations that failed (the reply still went out)", ["operation"]
+)
+ERASURES = Counter("helpline_erasures", "Conversation erasures, by trigger and outcome", ["trigger", "outcome"])
+SWEEP_ERRORS = Counter("helpline_sweep_errors", "Retention sweeps that failed and will be retried")

@@ -1,0 +1,72 @@
+"""The app's own answer when the assistant cannot give one in time.
+
+Whatever breaks behind the app (Rasa down, frozen or slower than the first-reply
+deadline, the action server gone, an error, a turn without any text), she is
+answered here, in the shared path every channel uses:
+
+- a message the safety lexicon flags as danger or self-harm (the same lexicon
+  Rasa's ``SafetyNet`` uses) gets the emergency numbers, or the crisis reply,
+  of her country (of every served country when it is not known);
+- any other message gets a short apology that it cannot be answered now, with
+  the numbers.
+
+Her language is the conversation's known one, else the one detected in the
+message, else the default. The texts are the domain's responses (``domain.yml``),
+like every other text she sees.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot import emergency
+from bot.assistant import BotMessage, Button
+from bot.language import detect
+from bot.responses import render
+from bot.settings import LANGUAGES, PROJECT_ROOT, Settings
+from rasa_components.lexicon import load_lexicon, match
+
+DOMAIN_FILE = PROJECT_ROOT / "domain.yml"
+REPLY_BY_INTENT = {
+    "immediate_danger": "utter_emergency_numbers",
+    "self_harm": "utter_self_harm_support",
+    None: "utter_assistant_unavailable",
+}
+
+
+@dataclass(frozen=True)
+class SafetyFallback:
+    responses: dict[str, Any]
+    numbers: emergency.Directory
+    lexicon: dict[str, re.Pattern[str]]
+    default_language: str
+    default_country: str | None
+
+    @classmethod
+    def load(cls, settings: Settings, domain_file: Path = DOMAIN_FILE) -> SafetyFallback:
+        domain = yaml.safe_load(domain_file.read_text(encoding="utf-8"))
+        return cls(
+            responses=domain["responses"], numbers=emergency.load(), lexicon=load_lexicon(),
+            default_language=settings.default_language, default_country=settings.default_country,
+        )
+
+    def replies(self, text: str, language: str | None = None, country: str | None = None) -> list[BotMessage]:
+        """What she reads when the assistant could not answer ``text``."""
+        if language not in LANGUAGES:
+            language = detect(text) or self.default_language
+        intent = match(self.lexicon, text)
+        numbers = self.numbers.numbers_for(
+            country or self.default_country, language, self_harm=intent == "self_harm"
+        )
+        return [self.say(REPLY_BY_INTENT[intent], language, numbers=numbers)]
+
+    def say(self, name: str, language: str, **values: Any) -> BotMessage:
+        """Response ``name`` of the domain in ``language``, as a message to deliver."""
+        rendered = render(self.responses, name, language, **values)
+        buttons = tuple(Button(b["title"], b["payload"]) for b in rendered.get("buttons", ()))
+        return BotMessage(text=rendered["text"], buttons=buttons)

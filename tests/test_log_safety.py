@@ -1,0 +1,67 @@
+"""No log line of any process carries message text, an exception's value or a secret."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from bot.log_safety import WITHHELD, WithholdContent, configure
+from bot.rasa_launcher import rasa_arguments
+from bot.runner import commands
+from bot.settings import Settings
+
+CANARY = "canary-7f3a he is hitting me in Nis"
+
+
+@pytest.fixture
+def captured():
+    """Log through bot/logging.yml into a buffer."""
+    configure("DEBUG")
+    stream = io.StringIO()
+    handler = logging.getLogger().handlers[0]
+    original, handler.stream = handler.stream, stream
+    yield stream
+    handler.stream = original
+    configure("INFO")
+
+
+def test_library_messages_are_withheld_even_at_debug(captured):
+    logging.getLogger("rasa.core.processor").debug("Received user message '%s'", CANARY)
+    logging.getLogger("rasa.core.channels.rest").error(f"handling failed: {CANARY}")
+    logging.getLogger("sanic.error").error("Exception on http://x/status?token=secret-token")
+    output = captured.getvalue()
+    assert CANARY not in output and "secret-token" not in output
+    assert output.count(WITHHELD) == 3 and "rasa.core.processor" in output
+
+
+def test_exceptions_keep_their_type_and_frames_never_their_value(captured):
+    try:
+        raise ValueError(f"{CANARY!r} is not a valid Category")
+    except ValueError:
+        logging.getLogger("bot.conversations").exception("turn failed")
+        logging.getLogger("rasa_sdk.executor").exception("action failed")
+    output = captured.getvalue()
+    assert CANARY not in output
+    assert "turn failed [ValueError]" in output and "test_log_safety.py" in output
+
+
+def test_our_own_messages_are_shown(captured):
+    logging.getLogger("bot.runner").info("actions exited (code %s): restarting in %.0f s", -9, 1.0)
+    assert "actions exited (code -9): restarting in 1 s" in captured.getvalue()
+
+
+def test_allow_list_matches_whole_logger_names():
+    record = logging.LogRecord("botany", logging.INFO, __file__, 1, CANARY, (), None)
+    WithholdContent(allow="bot").filter(record)
+    assert record.getMessage() == WITHHELD
+
+
+def test_the_rasa_token_is_never_on_a_command_line(tmp_path):
+    settings = Settings(rasa_token="token-" + "t" * 30)
+    for command in commands(settings, tmp_path).values():
+        assert not any("token-ttt" in part for part in command)
+        assert "--auth-token" not in command
+    arguments = rasa_arguments(["--enable-api"], {"RASA_TOKEN": "token-x"})
+    assert arguments[-2:] == ["--auth-token", "token-x"] and "--logging-config-file" in arguments
