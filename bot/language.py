@@ -38,12 +38,18 @@ _MACEDONIAN_ONLY = frozenset(
     "zosto zoshto sto bese nasilstvo zboram mozam mozes mislam molam blagodaram blagodarnost "
     "fala nemam niso ova tamu sega deka pomosh ushte uste mnogu maz mazot decata deteto bebeto "
     "tepa gi site moi toj taa baram rabota preku dodatok detski vednas umram ispiv utro den "
-    "dali podobro edinstven odgovorot policijata telefonot zasolniste smestuvanje zeni vecer".split()
+    "dali podobro edinstven odgovorot policijata telefonot zasolniste smestuvanje zeni vecer "
+    "pisuvam pisuvaj odam gledame zavrsiv denes sekako razbira sakala napravam "
+    "viknete povikaj povikajte stegna ziveam zhiveam zivee zhivee umira razmisluvam posakuvam "
+    "postojam razvedam poddrska brakot kukja kukjata modrinki glavata udri vcera "
+    "najavam uverenie drzavjanstvo profilot ucenuva prakja zakani zakanuva "
+    "pomos itna razgovorot chatot celiot vrska ubie zakole".split()
 )
 _SERBIAN_ONLY = frozenset(
     "je u sa sam smo cu ces hocu zelim gde gdje nasilje sta zasto mogu ovo ovdje sada sad "
     "jer muz muza djeca dete dijete pomoc vec jos tuce bije molim hvala trazim posao jutro "
-    "dan taj ona moji zene vece".split()
+    "dan taj ona moji zene vece kuca kuci kucu kuce zivim ziveti zivjeti necu nisam ubije "
+    "ljekar".split()
 )
 
 
