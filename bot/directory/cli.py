@@ -9,17 +9,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-import zipfile
 from pathlib import Path
-
-from openpyxl.utils.exceptions import InvalidFileException
 
 from bot.db import make_engine, make_session_factory
 from bot.directory import io, migrate
 from bot.directory.search_cli import register_search
 from bot.settings import get_settings
 
-_UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, InvalidFileException)
+_UNREADABLE = 2  # exit code when the file as a whole cannot be read (1: problems in its rows)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -58,10 +55,11 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 
 def _read(path: Path) -> list[io.Row] | None:
+    """The file's rows, or None after saying in one line why the file cannot be read."""
     try:
         return io.read_rows(path)
-    except _UNREADABLE as error:
-        print(f"cannot read {path}: {error}", file=sys.stderr)
+    except io.FileError as error:
+        print(error, file=sys.stderr)
         return None
 
 
@@ -75,7 +73,7 @@ def _report(errors: list[io.RowError]) -> None:
 def _validate(args: argparse.Namespace) -> int:
     rows = _read(args.file)
     if rows is None:
-        return 1
+        return _UNREADABLE
     errors = io.validate(rows)
     if errors:
         _report(errors)
@@ -96,7 +94,9 @@ def _database_ready(url: str) -> bool:
 def _import(args: argparse.Namespace) -> int:
     url = get_settings().database_url
     rows = _read(args.file)
-    if rows is None or not _database_ready(url):
+    if rows is None:
+        return _UNREADABLE
+    if not _database_ready(url):
         return 1
     engine = make_engine(url)
     with make_session_factory(engine).begin() as session:

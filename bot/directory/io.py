@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from io import BytesIO, StringIO
 from pathlib import Path
 from typing import Any, TypeVar
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.base import ExecutableOption
@@ -60,6 +63,7 @@ from bot.directory.search_keys import reindex
 
 __all__ = [
     "COLUMNS",
+    "FileError",
     "ImportResult",
     "Row",
     "RowError",
@@ -88,23 +92,125 @@ class ImportResult:
 
 # Files
 
+_SAVE_AS_UTF8 = "save it as CSV UTF-8"
+
+
+class FileError(ValueError):
+    """A file that cannot be read as a whole, so that no row of it can be trusted or imported."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot read {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
 
 def read_rows(path: Path) -> list[Row]:
-    """Read a .csv or .xlsx directory file; blank rows are kept so row numbers stay right."""
+    """Read a .csv or .xlsx directory file; blank rows are kept so row numbers stay right.
+
+    Raises FileError when the file cannot be read as a table with one named
+    column per header cell; problems of single rows are left to ``validate``.
+    """
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            table = [list(cells) for cells in csv.reader(file)]
-    elif suffix == ".xlsx":
-        workbook = load_workbook(path, read_only=True, data_only=True)
-        table = [[_cell_text(cell) for cell in cells] for cells in workbook.worksheets[0].values]
-        workbook.close()
-    else:
-        raise ValueError(f"cannot read '{path.name}': use a .csv or .xlsx file")
+    if suffix not in (".csv", ".xlsx"):
+        raise FileError(path, "use a .csv or .xlsx file")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise FileError(path, error.strerror or str(error)) from error
+    table = _csv_table(path, data) if suffix == ".csv" else _xlsx_table(path, data)
     if not table:
         return []
     header = [name.strip() for name in table[0]]
-    return [_row(header, cells) for cells in table[1:]]
+    rows = [_row(header, cells) for cells in table[1:]]
+    _check_header(path, header, any(_filled(row) for row in rows))
+    return rows
+
+
+def _csv_table(path: Path, data: bytes) -> list[list[str]]:
+    """Decode and parse strictly: a lenient reader would silently make one cell
+    of every row that follows a quote that is never closed.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise FileError(
+            path, f"byte 0x{data[error.start]:02x} on line {line} is not UTF-8: {_SAVE_AS_UTF8}"
+        ) from error
+    if "\0" in text:  # the csv module accepts NUL, PostgreSQL text cannot hold it
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise FileError(path, f"NUL byte on line {line}: {_SAVE_AS_UTF8}")
+    reader = csv.reader(StringIO(text, newline=""), strict=True)
+    table: list[list[str]] = []
+    start = 1
+    try:
+        for cells in reader:
+            table.append(cells)
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise FileError(path, f"bad CSV in the row starting on line {start}: {error}") from error
+    return table
+
+
+def _xlsx_table(path: Path, data: bytes) -> list[list[str]]:
+    return [[_cell_text(value) for value in cells] for cells in _xlsx_values(path, data)]
+
+
+def _xlsx_values(path: Path, data: bytes) -> list[tuple[Any, ...]]:
+    """The first sheet's values, read whole so that a damaged sheet fails here, not midway."""
+    try:
+        with warnings.catch_warnings():  # about styles and extensions: only values matter here
+            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+            workbook = load_workbook(BytesIO(data), read_only=True, data_only=True)
+            try:
+                sheets = workbook.worksheets
+                values = list(sheets[0].values) if sheets else None
+            finally:
+                workbook.close()
+    except Exception as error:  # noqa: BLE001
+        # openpyxl reports a damaged workbook with whatever its zip and XML parsing
+        # stops at: BadZipFile, zlib.error, KeyError, ParseError, TypeError, ...
+        raise FileError(path, f"not a valid .xlsx workbook ({_detail(error)})") from error
+    if values is None:
+        raise FileError(path, "the workbook has no worksheet")
+    return values
+
+
+def _detail(error: Exception) -> str:
+    """The library's own words, without the quotes KeyError puts around them."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return text or type(error).__name__
+
+
+def _check_header(path: Path, header: list[str], has_rows: bool) -> None:
+    """Refuse a header that would lose cells, or that says the file is no directory at all.
+
+    A repeated column keeps only its last cell. Unknown columns are row-1
+    problems for ``validate`` when rows follow; with no rows they are all there is.
+    """
+    indexes: dict[str, list[int]] = {}
+    for index, name in enumerate(header):
+        if name:
+            indexes.setdefault(name, []).append(index)
+    repeated = [
+        f"'{name}' (columns {', '.join(get_column_letter(index + 1) for index in found)})"
+        for name, found in indexes.items()
+        if len(found) > 1
+    ]
+    if repeated:
+        raise FileError(path, f"the header repeats column {'; '.join(repeated)}")
+    unknown = _unknown_columns(header)
+    if unknown and not has_rows:
+        names = ", ".join(f"'{name}'" for name in unknown)
+        raise FileError(path, f"no service rows, and the header has unknown column(s) {names}")
+
+
+def _unknown_columns(names: Iterable[str]) -> list[str]:
+    return [name for name in names if name != UNNAMED_COLUMN and name not in COLUMNS]
+
+
+def _filled(row: Row) -> bool:
+    return any(value.strip() for value in row.values())
 
 
 def _cell_text(value: Any) -> str:
@@ -186,7 +292,7 @@ def _check(rows: Sequence[Row], resolve_place: ResolvePlace | None) -> _Checked:
     organisation_names: dict[str, tuple[str, int]] = {}
     for index, row in enumerate(rows):
         line = index + HEADER_LINE + 1
-        if not any(value.strip() for value in row.values()):
+        if not _filled(row):
             continue
         record, row_errors = parse_row(row, line, resolve)
         row_errors = [error for error in row_errors if error.column not in missing]
@@ -202,9 +308,7 @@ def _header_errors(rows: Sequence[Row]) -> tuple[list[RowError], set[str]]:
     missing = REQUIRED_COLUMNS - present if rows else set()
     errors = [RowError(HEADER_LINE, column, "required column is missing") for column in missing]
     errors += [
-        RowError(HEADER_LINE, column, "unknown column")
-        for column in present - set(COLUMNS)
-        if column != UNNAMED_COLUMN
+        RowError(HEADER_LINE, column, "unknown column") for column in _unknown_columns(present)
     ]
     errors += [
         RowError(index + HEADER_LINE + 1, UNNAMED_COLUMN, "cells outside the named columns")

@@ -6,11 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from bot.cli import main
-from bot.directory.io import read_rows, write_rows
+from bot.db import make_engine
+from bot.directory.io import Row, export, read_rows, write_rows
+from bot.directory.models import AuditEntry, Organisation, Service
 from bot.settings import PROJECT_ROOT, get_settings
 
+from .bad_files import BAD_FILES, BadFile
 from .rows import service_row
 
 EXAMPLE = PROJECT_ROOT / "docs" / "examples" / "directory-example.csv"
@@ -76,9 +81,37 @@ def test_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "row 2, column category: unknown category 'pizza'\n1 problem(s) in 1 row(s)\n"
     )
 
-    assert main(["directory", "validate", str(tmp_path / "missing.csv")]) == 1
-    assert "cannot read" in capsys.readouterr().err
-    not_xlsx = tmp_path / "broken.xlsx"
-    not_xlsx.write_text("not a spreadsheet", encoding="utf-8")
-    assert main(["directory", "validate", str(not_xlsx)]) == 1
-    assert "cannot read" in capsys.readouterr().err
+
+
+def _contents(url: str) -> tuple[list[int], list[Row]]:
+    """How many organisations, services and audit entries there are, and every service."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        counts = [
+            session.scalar(select(func.count()).select_from(model))
+            for model in (Organisation, Service, AuditEntry)
+        ]
+        rows = export(session)
+    engine.dispose()
+    return counts, rows
+
+
+@pytest.mark.parametrize("bad", BAD_FILES, ids=lambda bad: bad.name)
+def test_a_file_that_cannot_be_read_fails_with_code_2_and_changes_nothing(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: BadFile
+) -> None:
+    assert main(["directory", "migrate"]) == 0
+    assert main(["directory", "import", str(EXAMPLE), "--by", "editor"]) == 0
+    before = _contents(database)
+    assert before[0][1] == 5
+    path = tmp_path / bad.name
+    bad.write(path)
+    capsys.readouterr()
+
+    for command in (["validate"], ["import"], ["import", "--partial"]):
+        assert main(["directory", *command, str(path)]) == 2, command
+        captured = capsys.readouterr()
+        assert captured.out == "", command
+        assert captured.err.startswith(f"cannot read {path}: {bad.reason}"), command
+        assert captured.err.count("\n") == 1, command
+    assert _contents(database) == before

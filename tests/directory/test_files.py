@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from bot.directory.io import COLUMNS, RowError, read_rows, validate, write_rows
+from bot.directory.io import COLUMNS, FileError, RowError, read_rows, validate, write_rows
 from bot.directory.records import Interval, format_hours, parse_hours
 from bot.settings import PROJECT_ROOT
 
+from .bad_files import BAD_FILES, BadFile
 from .rows import rich_rows, service_row
 
 EXAMPLE = PROJECT_ROOT / "docs" / "examples" / "directory-example.csv"
@@ -158,9 +159,21 @@ def test_xlsx_cells_typed_by_a_spreadsheet_read_as_text(tmp_path: Path) -> None:
     assert validate([read]) == []
 
 
-def test_unsupported_file_types_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"use a \.csv or \.xlsx file"):
-        read_rows(tmp_path / "directory.ods")
+@pytest.mark.parametrize("bad", BAD_FILES, ids=lambda bad: bad.name)
+def test_a_file_that_cannot_be_read_raises_one_error(tmp_path: Path, bad: BadFile) -> None:
+    path = tmp_path / bad.name
+    bad.write(path)
+    with pytest.raises(FileError) as raised:
+        read_rows(path)
+    assert raised.value.path == path
+    assert str(raised.value).startswith(f"cannot read {path}: {bad.reason}")
+    assert "\n" not in str(raised.value)
+
+
+def test_a_header_only_file_in_the_format_is_an_empty_directory(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    write_rows(path, [])
+    assert read_rows(path) == []
 
 
 @pytest.mark.parametrize(
