@@ -9,8 +9,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot import emergency
+from bot.directory.models import Category
+from bot.places import Gazetteer, Place
 from bot.responses import render
-from bot.settings import get_settings
+from bot.settings import LANGUAGES, get_settings
 
 SAFETY_INTENTS = ("immediate_danger", "self_harm")
 NO_PLACE = "-"  # the location slot when she would rather not say where she is
@@ -22,11 +24,41 @@ def latest_intent(tracker: Tracker) -> str | None:
 
 
 def language_of(tracker: Tracker) -> str:
-    return tracker.get_slot("language") or get_settings().default_language
+    """Her language; the default when the slot holds none of ours (every response has it)."""
+    language = tracker.get_slot("language")
+    return language if language in LANGUAGES else get_settings().default_language
 
 
 def country_of(tracker: Tracker) -> str | None:
-    return tracker.get_slot("country") or get_settings().default_country
+    """Her country's code, else the helpline's default country."""
+    country = tracker.get_slot("country")
+    return country if country and isinstance(country, str) else get_settings().default_country
+
+
+def in_domain(domain: DomainDict, slot: str, value: Any) -> bool:
+    """Whether ``value`` is one of the values the domain lists for categorical ``slot``.
+
+    A ``/intent{...}`` shortcut can put anything in a slot (a number, a list, a
+    10 kB string). Rasa sends the domain with categorical values lowercased.
+    """
+    values = {str(v).lower() for v in domain["slots"][slot].get("values") or ()}
+    return isinstance(value, str) and value.lower() in values
+
+
+def category_of(tracker: Tracker, domain: DomainDict) -> Category | None:
+    """The service she asked for, or None when the slot holds no category the domain knows."""
+    value = tracker.get_slot("service_category")
+    return Category(value.lower()) if in_domain(domain, "service_category", value) else None
+
+
+def place_from_id(place_id: Any) -> Place | None:
+    """The gazetteer place of a ``place_id``, or None when there is none (stale, or any text)."""
+    if not isinstance(place_id, str):
+        return None
+    try:
+        return Gazetteer.load().get(place_id)
+    except KeyError:
+        return None
 
 
 def say(
@@ -38,4 +70,5 @@ def say(
 
 def numbers_text(tracker: Tracker, self_harm: bool = False) -> str:
     """The numbers block for her country (or every country when it is not known)."""
-    return emergency.load().numbers_for(country_of(tracker), language_of(tracker), self_harm=self_harm)
+    numbers = emergency.load()
+    return numbers.numbers_for(country_of(tracker), language_of(tracker), self_harm=self_harm)

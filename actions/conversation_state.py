@@ -22,10 +22,13 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import NO_PLACE, SAFETY_INTENTS, latest_intent, say
+from actions.common import NO_PLACE, SAFETY_INTENTS, in_domain, latest_intent, place_from_id, say
 from bot.language import detect
-from bot.places import Gazetteer, Place
+from bot.places import MAX_NAME_WORDS, Gazetteer, Place, name_key
 from bot.settings import LANGUAGES, get_settings
+
+# Longer than any place name she would write: not kept, so never echoed back.
+MAX_LOCATION_CHARS = 100
 
 
 class ActionUpdateConversationState(Action):
@@ -38,6 +41,7 @@ class ActionUpdateConversationState(Action):
         slots: dict[str, Any] = {}
         slots.update(_language(tracker))
         slots.update(_place(tracker))
+        slots.update(_validated(tracker, domain, slots))
         slots["fallback_count"] = (
             (tracker.get_slot("fallback_count") or 0) + 1
             if latest_intent(tracker) == "nlu_fallback"
@@ -53,7 +57,9 @@ class ActionUpdateConversationState(Action):
 
 
 def _entity(tracker: Tracker, name: str) -> str | None:
-    return next(tracker.get_latest_entity_values(name), None)
+    """The entity's value when it is text: a shortcut can send numbers, lists or objects."""
+    value = next(tracker.get_latest_entity_values(name), None)
+    return value if isinstance(value, str) else None
 
 
 def _language(tracker: Tracker) -> dict[str, str]:
@@ -74,6 +80,8 @@ def _place(tracker: Tracker) -> dict[str, Any]:
         return {"location": NO_PLACE, "place_id": None}
     gazetteer = Gazetteer.load()
     named = _entity(tracker, "location")
+    if named and len(name_key(named).split()) > MAX_NAME_WORDS:
+        named = None  # no place has so long a name (and resolving it costs exponential time)
     place: Place | None = None
     if named:
         place = gazetteer.resolve(named)
@@ -84,3 +92,30 @@ def _place(tracker: Tracker) -> dict[str, Any]:
     if named:
         return {"location": named, "place_id": None}
     return {}
+
+
+def _validated(tracker: Tracker, domain: DomainDict, slots: dict[str, Any]) -> dict[str, Any]:
+    """Corrections to the slots that text or a ``/intent{...}`` shortcut can fill.
+
+    Rasa fills ``service_category`` from any entity value, and old slots can
+    outlive the data they point at (a ``place_id`` the gazetteer no longer
+    has). A value the domain does not know becomes None (her language: the
+    default), so that no action meets it; the words she gave as her place are
+    kept as text when they are no place id.
+    """
+
+    def current(name: str) -> Any:
+        return slots[name] if name in slots else tracker.get_slot(name)
+
+    category, country = current("service_category"), current("country")
+    location, language = current("location"), current("language")
+    checked = {
+        "service_category": category.lower()
+        if in_domain(domain, "service_category", category) else None,
+        "country": country.upper() if in_domain(domain, "country", country) else None,
+        "place_id": current("place_id") if place_from_id(current("place_id")) else None,
+        "location": location
+        if isinstance(location, str) and len(location) <= MAX_LOCATION_CHARS else None,
+        "language": language if language in LANGUAGES else get_settings().default_language,
+    }
+    return {name: value for name, value in checked.items() if value != current(name)}

@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import numbers_text, say
+from actions.common import category_of, numbers_text, place_from_id, say
 from actions.services import present_services
 
 
@@ -25,13 +25,13 @@ class ActionLocationReceived(Action):
         if not _typed_or_named(tracker):  # the "another place" button: ask which
             say(dispatcher, domain, tracker, "utter_ask_location")
             return []
-        if not tracker.get_slot("place_id"):
+        if place_from_id(tracker.get_slot("place_id")) is None:
             say(dispatcher, domain, tracker, "utter_location_unknown")
             return []
         if tracker.get_slot("numbers_need_country"):
             say(dispatcher, domain, tracker, "utter_emergency_numbers", numbers=numbers_text(tracker))
             return [SlotSet("numbers_need_country", False)]
-        if tracker.get_slot("service_category"):
+        if category_of(tracker, domain):
             return present_services(dispatcher, tracker, domain)
         say(dispatcher, domain, tracker, "utter_location_noted", location=tracker.get_slot("location"))
         return []

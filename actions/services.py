@@ -18,11 +18,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.common import NO_PLACE, country_of, language_of, latest_intent, numbers_text, say
+from actions.common import (
+    NO_PLACE, category_of, country_of, language_of, latest_intent, numbers_text, place_from_id, say,
+)
 from bot.db import make_engine
 from bot.directory.models import Category, ContactKind, NeedEvent
 from bot.directory.search import Match, Scope, SearchQuery, describe, search
-from bot.places import Gazetteer
 from bot.responses import render
 from bot.settings import get_settings
 
@@ -42,16 +43,26 @@ def sessions() -> sessionmaker[Session]:
 def present_services(
     dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
 ) -> list[dict[str, Any]]:
-    """Search for her category at her place and show a page of results; return slot events."""
-    category = Category(tracker.get_slot("service_category"))
-    place_id = tracker.get_slot("place_id")
-    place = Gazetteer.load().get(place_id) if place_id else None
-    key = f"{category}|{place_id or '-'}"
+    """Search for her category at her place and show a page of results; return slot events.
+
+    Without a category the domain knows she is asked what she is looking for;
+    without a place (nor "I would rather not say") she is asked where she is.
+    """
+    category = category_of(tracker, domain)
+    if category is None:
+        say(dispatcher, domain, tracker, "utter_how_can_i_help")
+        return []
+    place = place_from_id(tracker.get_slot("place_id"))
+    location = tracker.get_slot("location")
+    if place is None and location != NO_PLACE:
+        say(dispatcher, domain, tracker, "utter_location_unknown" if location else "utter_ask_location")
+        return [SlotSet("location", None)]
+    key = f"{category}|{place.id if place else '-'}"
     more = latest_intent(tracker) == "affirm" and tracker.get_slot("last_search") == key
     offset = int(tracker.get_slot("results_offset") or 0) + PAGE_SIZE if more else 0
     query = SearchQuery(
         category=category, place=place, country=None if place else country_of(tracker),
-        remote_only=tracker.get_slot("location") == NO_PLACE,
+        remote_only=location == NO_PLACE,
         language=language_of(tracker), text=_request_text(tracker, category),
         limit=PAGE_SIZE, offset=offset,
     )

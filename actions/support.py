@@ -8,12 +8,16 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import numbers_text, say
-from bot.conversations import ERASE_DIRECTIVE
+from actions.common import category_of, numbers_text, say
+from bot.directives import ERASE_DIRECTIVE
 
 
 class ActionAcknowledgeService(Action):
-    """One sentence that shows she was understood, before the search asks anything."""
+    """One sentence that shows she was understood, before the search asks anything.
+
+    When her request carries no category the domain knows (a shortcut can send
+    any value), she is asked what she is looking for instead.
+    """
 
     def name(self) -> str:
         return "action_acknowledge_service"
@@ -21,9 +25,8 @@ class ActionAcknowledgeService(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        category = tracker.get_slot("service_category")
-        if category:
-            say(dispatcher, domain, tracker, f"utter_ack_{category}")
+        category = category_of(tracker, domain)
+        say(dispatcher, domain, tracker, f"utter_ack_{category}" if category else "utter_how_can_i_help")
         return []
 
 

@@ -53,7 +53,7 @@ class Directory:
         per country (police and women's helpline, or for self-harm the crisis
         line, else the women's helpline, each named).
         """
-        if country in self.countries:
+        if isinstance(country, str) and country in self.countries:
             return self.for_country(country, language, self_harm=self_harm)
         lines = [self.emergency_line(language)]
         if self_harm:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from rasa_sdk.executor import ActionExecutor
 
 from bot import emergency
+from bot.places import Gazetteer
 from tests.helpers import domain, text_of
 
 
@@ -38,6 +42,11 @@ async def run(executor, action: str, state: dict[str, Any]) -> tuple[dict[str, A
     return slots, result.responses
 
 
+def texts(responses: list[dict]) -> list[str]:
+    """What she reads: the texts of the responses (not the directives to the app)."""
+    return [r["text"] for r in responses if r.get("text")]
+
+
 async def test_first_message_gets_the_welcome_in_her_language(executor):
     slots, responses = await run(executor, "action_validate_slot_mappings",
                                  tracker("zdravo, treba mi pomoc oko razvoda", "seek_legal_aid"))
@@ -49,14 +58,14 @@ async def test_first_message_gets_the_welcome_in_her_language(executor):
 async def test_first_message_about_danger_gets_nothing_before_the_numbers(executor):
     slots, responses = await run(executor, "action_validate_slot_mappings",
                                  tracker("he is hitting me right now", "immediate_danger"))
-    assert responses == [] and slots["welcomed"] is True and slots["language"] == "en"
+    assert texts(responses) == [] and slots["welcomed"] is True and slots["language"] == "en"
 
 
 async def test_an_explicit_language_choice_wins_over_detection(executor):
     state = tracker("/choose_language", "choose_language", {"language": "sq", "welcomed": True},
                     entities=[{"entity": "language", "value": "mk"}])
     slots, responses = await run(executor, "action_validate_slot_mappings", state)
-    assert slots["language"] == "mk" and responses == []
+    assert slots["language"] == "mk" and texts(responses) == []
 
 
 async def test_a_short_message_keeps_the_language(executor):
@@ -96,9 +105,10 @@ async def test_numbers_without_a_country_cover_the_region_then_ask_her_place(exe
     assert "0800 100 007" in responses[0]["text"] and "116 117" in responses[0]["text"]
     assert responses[1]["text"] == text_of("utter_ask_location_for_numbers", "en")
     assert slots == {"numbers_need_country": True}
+    tirana = Gazetteer.load().resolve("Tirana")
     slots, responses = await run(executor, "action_location_received",
                                  tracker("Tirana", "inform_location", {"language": "en", "country": "AL",
-                                         "place_id": "x", "numbers_need_country": True}))
+                                         "place_id": tirana.id, "numbers_need_country": True}))
     assert "129" in responses[0]["text"] and slots == {"numbers_need_country": False}
 
 
@@ -134,20 +144,34 @@ async def test_fallback_asks_again_then_offers_a_person(executor):
     assert second[0]["text"] == text_of("utter_offer_counsellor", "en")
 
 
-@pytest.fixture
-def directory(sqlite_url, monkeypatch):
+@contextmanager
+def demo_directory(url: str) -> Iterator[str]:
     """A demo directory the action server reads, through its own settings."""
     from actions.services import sessions
     from bot.runner import prepare_directory
     from bot.settings import Settings, get_settings
 
-    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        sessions.cache_clear()
+        prepare_directory(Settings(database_url=url))
+        yield url
     get_settings.cache_clear()
     sessions.cache_clear()
-    prepare_directory(Settings(database_url=sqlite_url))
-    yield sqlite_url
-    get_settings.cache_clear()
-    sessions.cache_clear()
+
+
+@pytest.fixture
+def directory(sqlite_url):
+    with demo_directory(sqlite_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shared_directory(tmp_path_factory):
+    """One demo directory for the many cases of the hostile-input tests."""
+    with demo_directory(f"sqlite:///{tmp_path_factory.mktemp('directory') / 'helpline.db'}") as url:
+        yield url
 
 
 def need_events(url):
@@ -158,8 +182,6 @@ def need_events(url):
 
 
 async def test_services_near_her_in_her_language_then_more(executor, directory):
-    from bot.places import Gazetteer
-
     nis = Gazetteer.load().resolve("Niš")
     state = tracker("treba mi advokat", "seek_legal_aid", {
         "language": "sr", "service_category": "legal_aid", "place_id": nis.id,
@@ -207,3 +229,98 @@ async def test_nothing_found_is_said_plainly_with_numbers(executor, sqlite_url, 
     assert need_events(sqlite_url) == [("shelter", "ME", 0, "en", "web")]
     get_settings.cache_clear()
     sessions.cache_clear()
+
+
+# What a `/intent{...}` shortcut (or a stale conversation) can put in a slot.
+HOSTILE = [
+    "x", "", "LEGAL_AID", "gn:0", "x" * 10_000, "novoga " * 1_500, "{\"a\": 1}",
+    {"a": {"b": [1, {"c": None}]}}, ["legal_aid", "shelter"], [], 42, -1.5, True, None,
+]
+TEXT_SLOTS = ("service_category", "place_id", "country", "location", "language")
+# Every custom action but the two that only ever say one fixed text.
+REPLYING_ACTIONS = ("action_acknowledge_service", "action_emergency_numbers", "action_location_received",
+                    "action_find_services", "action_request_human", "action_fallback")
+
+
+def hostile_state(intent: str, value: Any, slots: dict[str, Any]) -> dict[str, Any]:
+    """Her message as Rasa hands it over: every entity set to ``value``, and ``slots``."""
+    shortcut = json.dumps({name: value for name in domain()["entities"]})
+    entities = [{"entity": name, "value": value} for name in domain()["entities"]]
+    return tracker(f"/{intent}{shortcut}", intent, {"welcomed": True, **slots}, entities=entities)
+
+
+def valid_slots(slots: dict[str, Any]) -> bool:
+    def allowed(name: str) -> list[Any]:
+        return domain()["slots"][name]["values"]
+
+    return (
+        slots["language"] in allowed("language")
+        and slots["service_category"] in [None, *allowed("service_category")]
+        and slots["country"] in [None, *allowed("country")]
+        and (slots["place_id"] is None or Gazetteer.load().get(slots["place_id"]) is not None)
+        and (slots["location"] is None or isinstance(slots["location"], str) and len(slots["location"]) <= 100)
+    )
+
+
+async def replies_of_every_action(executor, state: dict[str, Any], case: str) -> None:
+    for action in REPLYING_ACTIONS:
+        _, responses = await run(executor, action, state)
+        assert any((r.get("text") or "").strip() for r in responses), (case, action, responses)
+
+
+@pytest.mark.parametrize("intent", domain()["intents"])
+async def test_hostile_shortcut_values_are_validated_and_every_action_replies(
+    executor, shared_directory, intent
+):
+    for value in HOSTILE:
+        case = f"/{intent} with {str(value)[:30]!r}"
+        # Rasa fills service_category from the entity; old slots may hold anything too.
+        state = hostile_state(intent, value, {name: value for name in TEXT_SLOTS})
+        await replies_of_every_action(executor, state, case)  # the actions alone never fail
+        slots, _ = await run(executor, "action_validate_slot_mappings", state)
+        state["slots"].update(slots)
+        assert valid_slots(state["slots"]), (case, {k: str(v)[:30] for k, v in state["slots"].items()})
+        await replies_of_every_action(executor, state, case)
+
+
+@pytest.mark.parametrize("slot", TEXT_SLOTS)
+async def test_one_hostile_slot_among_good_ones_is_reset_alone(executor, shared_directory, slot):
+    nis = Gazetteer.load().resolve("Niš")
+    good = {"language": "sr", "service_category": "legal_aid", "place_id": nis.id,
+            "location": nis.name, "country": "RS"}
+    for value in HOSTILE:
+        state = tracker("ok", "affirm", {"welcomed": True, **good, slot: value})
+        slots, _ = await run(executor, "action_validate_slot_mappings", state)
+        state["slots"].update(slots)
+        assert valid_slots(state["slots"]), (slot, str(value)[:30])
+        assert {k: state["slots"][k] for k in good if k != slot} == {k: v for k, v in good.items() if k != slot}
+        await replies_of_every_action(executor, state, f"{slot}={str(value)[:30]!r}")
+
+
+async def test_an_unknown_category_asks_what_she_is_looking_for(executor, directory):
+    state = tracker("/seek_legal_aid", "seek_legal_aid", {"language": "mk", "service_category": "x",
+                                                          "location": "-", "country": "MK"})
+    for action in ("action_acknowledge_service", "action_find_services"):
+        _, responses = await run(executor, action, state)
+        assert [r["text"] for r in responses] == [text_of("utter_how_can_i_help", "mk")]
+
+
+async def test_a_stale_place_asks_again_where_she_is(executor, directory):
+    state = tracker("/affirm", "affirm", {"language": "en", "service_category": "shelter",
+                                          "place_id": "gn:0", "location": "Atlantis", "country": "RS"})
+    slots, _ = await run(executor, "action_validate_slot_mappings", state)
+    assert slots["place_id"] is None and "location" not in slots  # her words are kept as text
+    state["slots"].update(slots)
+    slots, responses = await run(executor, "action_find_services", state)
+    assert [r["text"] for r in responses] == [text_of("utter_location_unknown", "en")]
+    assert slots == {"location": None}
+    state["latest_message"].update(text="Atlantis", intent={"name": "inform_location"})
+    _, responses = await run(executor, "action_location_received", state)
+    assert [r["text"] for r in responses] == [text_of("utter_location_unknown", "en")]
+
+
+def test_every_category_of_the_domain_is_a_directory_category_with_an_acknowledgement():
+    from bot.directory.models import Category
+
+    for category in domain()["slots"]["service_category"]["values"]:
+        assert Category(category) and f"utter_ack_{category}" in domain()["responses"]
