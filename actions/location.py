@@ -32,7 +32,7 @@ class ActionLocationReceived(Action):
             say(dispatcher, domain, tracker, "utter_emergency_numbers", numbers=numbers_text(tracker))
             return [SlotSet("numbers_need_country", False)]
         if category_of(tracker, domain):
-            return present_services(dispatcher, tracker, domain)
+            return await present_services(dispatcher, tracker, domain)
         say(dispatcher, domain, tracker, "utter_location_noted", location=tracker.get_slot("location"))
         return []
 

@@ -4,11 +4,16 @@ The search is ``bot.directory.search``; this module decides what to ask it
 (category from her request, her place, her language), lays out the top three
 matches with the words of ``domain.yml``, pages through more, and records an
 anonymous need event for the statistics of unmet needs.
+
+The SQL is blocking, so it runs in a worker thread: the action server's event
+loop goes on serving other conversations meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +32,8 @@ from bot.directory.search import Match, Scope, SearchQuery, describe, search
 from bot.responses import render
 from bot.settings import get_settings
 
+logger = logging.getLogger(__name__)
+
 PAGE_SIZE = 3
 SCOPE_HEADINGS = {
     Scope.NEARBY: "utter_services_nearby",
@@ -40,7 +47,7 @@ def sessions() -> sessionmaker[Session]:
     return sessionmaker(make_engine(get_settings().database_url), expire_on_commit=False)
 
 
-def present_services(
+async def present_services(
     dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
 ) -> list[dict[str, Any]]:
     """Search for her category at her place and show a page of results; return slot events.
@@ -66,14 +73,27 @@ def present_services(
         language=language_of(tracker), text=_request_text(tracker, category),
         limit=PAGE_SIZE, offset=offset,
     )
-    with sessions()() as session:
-        result = search(session, query)
-        if not more:
-            _record_need(session, tracker, query, found=len(result.matches))
-        _show(dispatcher, tracker, domain, result.matches, offset)
-    if result.matches:
+    found = await asyncio.to_thread(_search_and_show, dispatcher, tracker, domain, query, not more)
+    if found:
         say(dispatcher, domain, tracker, "utter_services_next")
     return [SlotSet("last_search", key), SlotSet("results_offset", offset)]
+
+
+def _search_and_show(
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
+    query: SearchQuery, record_need: bool,
+) -> int:
+    """Blocking, in a worker thread: show a page of matches, record the need; return how many.
+
+    The cards are laid out while the session is open (they read the matches'
+    related rows). The dispatcher is only touched here while the action awaits.
+    """
+    with sessions()() as session:
+        matches = search(session, query).matches
+        _show(dispatcher, tracker, domain, matches, query.offset)
+    if record_need:
+        _record_need(tracker, query, found=len(matches))
+    return len(matches)
 
 
 def _request_text(tracker: Tracker, category: Category) -> str:
@@ -159,23 +179,31 @@ def _procedure(responses: dict[str, Any], procedure: Any, language: str) -> str:
     )["text"] + "\n" + render(responses, visit, language)["text"]
 
 
-def _record_need(session: Session, tracker: Tracker, query: SearchQuery, found: int) -> None:
-    """An anonymous need event: no sender, no text, time to the hour only."""
+def _record_need(tracker: Tracker, query: SearchQuery, found: int) -> None:
+    """An anonymous need event: no sender, no text, time to the hour only.
+
+    In a session and transaction of its own, rolled back on failure: losing a
+    statistic (database locked, table missing) must never cost her the search.
+    Only the error's type is logged: its text can hold the row's values.
+    """
     place = query.place
-    session.add(
-        NeedEvent(
-            at=dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0),
-            category=query.category,
-            country=place.country if place else query.country,
-            municipality=place.name if place else None,
-            place_id=place.id if place else None,
-            found=found > 0,
-            result_count=found,
-            language=query.language,
-            channel=tracker.sender_id.split("-", 1)[0] if tracker.sender_id else None,
-        )
-    )
-    session.commit()
+    try:
+        with sessions().begin() as session:
+            session.add(
+                NeedEvent(
+                    at=dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0),
+                    category=query.category,
+                    country=place.country if place else query.country,
+                    municipality=place.name if place else None,
+                    place_id=place.id if place else None,
+                    found=found > 0,
+                    result_count=found,
+                    language=query.language,
+                    channel=tracker.sender_id.split("-", 1)[0] if tracker.sender_id else None,
+                )
+            )
+    except Exception as error:  # noqa: BLE001 - whatever fails, the search she asked for stands
+        logger.warning("need event not recorded: %s", type(error).__name__)
 
 
 class ActionFindServices(Action):
@@ -187,4 +215,4 @@ class ActionFindServices(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        return present_services(dispatcher, tracker, domain)
+        return await present_services(dispatcher, tracker, domain)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -91,7 +92,7 @@ async def test_numbers_for_her_country(executor):
     slots, responses = await run(executor, "action_emergency_numbers",
                                  tracker("pomoc", "immediate_danger", {"language": "sr", "country": "RS"}))
     numbers = emergency.load().numbers_for("RS", "sr")
-    assert [r["text"] for r in responses] == [text_of("utter_emergency_numbers", "sr", numbers=numbers)]
+    assert texts(responses) == [text_of("utter_emergency_numbers", "sr", numbers=numbers)]
     assert responses[0]["text"].splitlines()[0] == "Hitne službe (sve): 112"
     assert slots == {"numbers_need_country": False}
 
@@ -103,7 +104,7 @@ async def test_numbers_without_a_country_cover_the_region_then_ask_her_place(exe
         "utter_emergency_numbers", "en", numbers=emergency.load().numbers_for(None, "en"))
     assert responses[0]["text"].splitlines()[0] == "Emergency (all services): 112"
     assert "0800 100 007" in responses[0]["text"] and "116 117" in responses[0]["text"]
-    assert responses[1]["text"] == text_of("utter_ask_location_for_numbers", "en")
+    assert texts(responses)[1] == text_of("utter_ask_location_for_numbers", "en")
     assert slots == {"numbers_need_country": True}
     tirana = Gazetteer.load().resolve("Tirana")
     slots, responses = await run(executor, "action_location_received",
@@ -128,7 +129,7 @@ async def test_self_harm_without_a_country_names_each_countrys_line(executor):
     lines = responses[0]["text"].splitlines()
     assert lines[0] == "Emergjenca (të gjitha shërbimet): 112"
     assert any(line.startswith("Serbia – Linja e krizës") for line in lines)
-    assert responses[1]["text"] == text_of("utter_ask_location_for_numbers", "sq")
+    assert texts(responses)[1] == text_of("utter_ask_location_for_numbers", "sq")
 
 
 async def test_confirmed_erasure_tells_the_app_to_erase(executor):
@@ -229,6 +230,50 @@ async def test_nothing_found_is_said_plainly_with_numbers(executor, sqlite_url, 
     assert need_events(sqlite_url) == [("shelter", "ME", 0, "en", "web")]
     get_settings.cache_clear()
     sessions.cache_clear()
+
+
+def nis_legal_aid() -> dict[str, Any]:
+    nis = Gazetteer.load().resolve("Niš")
+    return tracker("treba mi advokat", "seek_legal_aid", {
+        "language": "sr", "service_category": "legal_aid", "place_id": nis.id,
+        "location": nis.name, "country": "RS"})
+
+
+async def test_a_failed_need_event_never_costs_her_the_search(executor, directory):
+    from sqlalchemy import create_engine, text
+
+    with create_engine(directory).begin() as connection:
+        connection.execute(text("DROP TABLE directory_need_events"))
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())  # as written, before any filter
+    logging.getLogger("actions.services").addHandler(handler)
+    try:
+        slots, responses = await run(executor, "action_find_services", nis_legal_aid())
+    finally:
+        logging.getLogger("actions.services").removeHandler(handler)
+    assert texts(responses)[0] == text_of("utter_services_nearby", "sr", location="Niš")
+    assert texts(responses)[1].startswith("1. ")
+    assert slots["results_offset"] == 0
+    assert logged == ["need event not recorded: OperationalError"]  # its type: no values, no sender
+
+
+async def test_the_search_runs_off_the_event_loop(executor, directory, monkeypatch):
+    import threading
+
+    import actions.services
+
+    threads = []
+
+    def recording_search(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return search(*args, **kwargs)
+
+    search = actions.services.search
+    monkeypatch.setattr(actions.services, "search", recording_search)
+    _, responses = await run(executor, "action_find_services", nis_legal_aid())
+    assert texts(responses)[1].startswith("1. ")
+    assert threads and threading.get_ident() not in threads
 
 
 # What a `/intent{...}` shortcut (or a stale conversation) can put in a slot.
