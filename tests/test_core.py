@@ -6,8 +6,10 @@ import datetime as dt
 
 import pytest
 import sentry_sdk
+from sqlalchemy import text
 
 from bot import emergency
+from bot.db import make_engine
 from bot.identity import pseudonym
 from bot.observability import init_sentry, scrub_event
 from bot.rasa_endpoints import endpoints
@@ -101,6 +103,15 @@ def test_render_picks_her_language_and_fills_values():
     assert rendered["text"] != render(domain()["responses"], "utter_emergency_numbers", "en", numbers="112")["text"]
     with pytest.raises(MissingResponse):
         render(domain()["responses"], "utter_emergency_numbers", "de", numbers="112")
+
+
+def test_sqlite_files_use_wal_and_every_sqlite_database_enforces_foreign_keys(sqlite_url):
+    for url, journal in ((sqlite_url, "wal"), ("sqlite://", "memory"), ("sqlite:///:memory:", "memory")):
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == journal, url
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1, url
+        engine.dispose()
 
 
 def test_endpoints_follow_the_settings():
