@@ -1,27 +1,18 @@
-"""The safety lexicon is precise on all our data and covers most danger and self-harm wording."""
+"""The safety lexicon catches danger and self-harm on our development set and never fires on anything else.
+
+Tuned on the development set and the training data only (tests/nlu_examples.py):
+the held-out set stays for ``make eval``.
+"""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-import yaml
 
-from bot.settings import LANGUAGES, PROJECT_ROOT
+from bot.settings import LANGUAGES
 from rasa_components.lexicon import SAFETY_INTENTS, load_lexicon, match
+from tests.nlu_examples import DEV_DIR, dev_and_training, read
 
-ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
-
-
-def examples(language: str) -> list[tuple[str, str]]:
-    found = []
-    for path in (PROJECT_ROOT / "nlu_data" / "nlu" / f"{language}.yml",
-                 PROJECT_ROOT / "tests" / "nlu_holdout" / f"{language}.yml"):
-        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
-            for line in block["examples"].splitlines():
-                if line.strip().startswith("- "):
-                    found.append((block["intent"], ANNOTATION.sub(r"\1", line.strip()[2:])))
-    return found
+MIN_RECALL = 0.95
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +21,24 @@ def lexicon():
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_never_fires_on_other_intents(lexicon, language):
-    false_alarms = [(i, t, match(lexicon, t)) for i, t in examples(language)
-                    if i not in SAFETY_INTENTS and match(lexicon, t)]
-    assert false_alarms == []
+def test_no_false_alarm_on_dev_and_training_messages(lexicon, language):
+    others = [e for e in dev_and_training(language) if e.intent not in SAFETY_INTENTS]
+    false_alarms = [(e.intent, e.text, match(lexicon, e.text)) for e in others if match(lexicon, e.text)]
+    assert false_alarms == [], f"{len(false_alarms)} false alarms in {len(others)} messages"
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_covers_most_danger_and_self_harm(lexicon, language):
-    for intent in SAFETY_INTENTS:
-        texts = [t for i, t in examples(language) if i == intent]
-        caught = [t for t in texts if match(lexicon, t) == intent]
-        assert len(caught) >= 0.8 * len(texts), (intent, len(caught), len(texts))
+@pytest.mark.parametrize("intent", SAFETY_INTENTS)
+def test_recall_on_the_dev_set(lexicon, language, intent):
+    texts = [e.text for e in read(DEV_DIR / f"{language}.yml") if e.intent == intent]
+    missed = [t for t in texts if match(lexicon, t) != intent]
+    recall = 1 - len(missed) / len(texts)
+    assert recall >= MIN_RECALL, f"{language} {intent}: recall {recall:.3f} ({len(texts) - len(missed)}/{len(texts)}), missed {missed}"
 
 
 def test_folding_makes_scripts_and_diacritics_equal(lexicon):
     assert match(lexicon, "УБИЋЕ МЕ") == match(lexicon, "ubice me") == match(lexicon, "ubiće me")
+
+
+def test_patterns_anchored_at_the_start_survive_leading_punctuation(lexicon):
+    assert match(lexicon, "«😢 call the police") == match(lexicon, "call the police") == "immediate_danger"
