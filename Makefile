@@ -5,10 +5,13 @@ SHELL := /bin/bash
 RASA := .venv-rasa/bin/rasa
 APP_PYTHON := .venv/bin/python
 MODEL := models/helpline.tar.gz
-TRAINING_INPUTS := config.yml domain.yml $(shell find nlu_data rasa_components -name '*.yml' -o -name '*.py' | sort)
+# The safety lexicon is not a training input: SafetyNet reads it when a model is loaded.
+TRAINING_INPUTS := config.yml domain.yml $(shell find nlu_data rasa_components -path '*/safety_lexicon' -prune -o \( -name '*.yml' -o -name '*.py' \) -print | sort)
 export PYTHONPATH := $(CURDIR)
 # Rasa 3.6 pins SQLAlchemy 1.4, which prints a 2.0-migration notice at import.
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# No Rasa command of the project sends telemetry (train, test, evaluate, run).
+export RASA_TELEMETRY_ENABLED := false
 
 .PHONY: run test eval validate train setup
 
@@ -39,6 +42,7 @@ setup: .venv-rasa/.installed .venv/.installed
 	touch $@
 
 $(MODEL): .venv-rasa/.installed $(TRAINING_INPUTS)
-	$(RASA) train --force --config config.yml --domain domain.yml --data nlu_data \
+	# As reproducible as TensorFlow allows (seeds are in config.yml); it still differs by machine.
+	PYTHONHASHSEED=0 TF_DETERMINISTIC_OPS=1 $(RASA) train --force --config config.yml --domain domain.yml --data nlu_data \
 		--out models --fixed-model-name helpline
 	touch $@

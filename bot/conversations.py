@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
 from bot.conversation_store import LAST_SEEN_INDEX, ConversationStore
-from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE
+from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure, ErasureIncomplete
 from bot.live import LiveState
 from bot.metrics import ERASURES, LIVE_STATE_ERRORS, SAFETY_FALLBACKS, SWEEP_ERRORS
@@ -47,6 +47,7 @@ class Turn:
 
     replies: list[BotMessage]
     erased: bool = False
+    numbers_given: bool = False
 
 
 class Conversations:
@@ -83,20 +84,24 @@ class Conversations:
         late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
         turn = asyncio.ensure_future(self._turn(sender_id, text))
         try:
-            replies = (await asyncio.wait_for(asyncio.shield(turn), self._deadline)).replies
+            finished = await asyncio.wait_for(asyncio.shield(turn), self._deadline)
         except asyncio.TimeoutError:
             self._finish_behind(sender_id, turn)
-            reason = "slow"
+            reason, replies = "slow", []
         except AssistantUnavailable:
-            reason = "unavailable"
+            reason, replies = "unavailable", []
         else:
-            if any(reply.text for reply in replies):
+            replies = finished.replies
+            if not any(reply.text for reply in replies):
+                reason = "no text"
+            elif self._fallback.flags(text) and not finished.numbers_given:
+                reason = "numbers missing"  # the numbers action failed; Rasa went on without it
+            else:
                 return late + replies
-            reason = "no text"
         SAFETY_FALLBACKS.labels(reason).inc()
         logger.warning("assistant %s for %s: the app answered with the safety fallback", reason, sender_id)
         context = await self._guarded("read context", self._store.context(sender_id), {})
-        return late + self._fallback.replies(text, context.get("language"), context.get("country"))
+        return late + self._fallback.replies(text, context.get("language"), context.get("country")) + replies
 
     async def _turn(self, sender_id: str, text: str) -> Turn:
         """One turn of the assistant with its directives carried out."""
@@ -109,10 +114,11 @@ class Conversations:
         else:
             await self._guarded("remember context", self._store.remember_context(sender_id, context), None)
         deliverable = [reply for reply in replies if reply.text or reply.buttons]
+        numbers_given = any(reply.custom.get(NUMBERS_DIRECTIVE) for reply in replies)
         if not any(reply.custom.get(ERASE_DIRECTIVE) for reply in replies):
-            return Turn(deliverable)
+            return Turn(deliverable, numbers_given=numbers_given)
         if await self.erase(sender_id, trigger="request"):
-            return Turn(deliverable, erased=True)
+            return Turn(deliverable, erased=True, numbers_given=numbers_given)
         language = context.get("language") or self._fallback.default_language
         return Turn([self._fallback.say("utter_erasure_postponed", language)])
 

@@ -5,6 +5,9 @@ which Rasa returns to the app as ``{"custom": {...}}`` messages:
 
 - ``erase_conversation``: she confirmed "delete my data"; the app erases the
   conversation from every store once this turn is saved;
+- ``numbers_given``: this turn gave her the emergency numbers. When the safety
+  lexicon flags her message and a turn lacks it (the numbers action failed but
+  Rasa went on to say something else), the app puts the numbers first itself;
 - ``conversation_context``: her language and country as the assistant now
   knows them, so that the app's safety fallback answers in her language with
   her country's numbers when the assistant cannot answer.
@@ -12,3 +15,4 @@ which Rasa returns to the app as ``{"custom": {...}}`` messages:
 
 ERASE_DIRECTIVE = "erase_conversation"
 CONTEXT_DIRECTIVE = "conversation_context"
+NUMBERS_DIRECTIVE = "numbers_given"

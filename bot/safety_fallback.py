@@ -50,16 +50,21 @@ class SafetyFallback:
     @classmethod
     def load(cls, settings: Settings, domain_file: Path = DOMAIN_FILE) -> SafetyFallback:
         domain = yaml.safe_load(domain_file.read_text(encoding="utf-8"))
+        detect("load the language models now, not when she is waiting")  # about a second
         return cls(
             responses=domain["responses"], numbers=emergency.load(), lexicon=load_lexicon(),
             default_language=settings.default_language, default_country=settings.default_country,
         )
 
+    def flags(self, text: str) -> str | None:
+        """The safety intent (danger, self-harm) the lexicon finds in ``text``, if any."""
+        return match(self.lexicon, text)
+
     def replies(self, text: str, language: str | None = None, country: str | None = None) -> list[BotMessage]:
         """What she reads when the assistant could not answer ``text``."""
         if language not in LANGUAGES:
             language = detect(text) or self.default_language
-        intent = match(self.lexicon, text)
+        intent = self.flags(text)
         numbers = self.numbers.numbers_for(
             country or self.default_country, language, self_harm=intent == "self_harm"
         )

@@ -21,4 +21,4 @@ echo "== NLU evaluation on the held-out set"
 bash scripts/evaluate.sh
 
 echo "== pytest"
-.venv/bin/python -m pytest -q -p no:cacheprovider
+.venv/bin/python -m pytest -q -rs -p no:cacheprovider

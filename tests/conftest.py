@@ -33,6 +33,16 @@ def _unavailable(service: str, error: Exception) -> None:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL database, dropped at the end of the run."""
+    yield from _fresh_postgres()
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database of one module (a running stack's)."""
+    yield from _fresh_postgres()
+
+
+def _fresh_postgres() -> Iterator[str]:
     name = f"helpline_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
@@ -51,17 +61,27 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'helpline.db'}"
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """URL of a Redis database emptied before and after the test."""
-    client = redis.Redis.from_url(REDIS_TEST_URL)
+def _empty_redis(url: str) -> Iterator[str]:
+    client = redis.Redis.from_url(url)
     try:
         client.flushdb()
     except Exception as error:  # noqa: BLE001
         _unavailable("Redis", error)
-    yield REDIS_TEST_URL
+    yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """URL of a Redis database emptied before and after the test."""
+    yield from _empty_redis(REDIS_TEST_URL)
+
+
+@pytest.fixture(scope="module")
+def module_redis_url() -> Iterator[str]:
+    """URL of another Redis database, emptied before and after a module (a running stack's)."""
+    yield from _empty_redis(REDIS_TEST_URL.rsplit("/", 1)[0] + "/14")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from bot.app import create_app
 from bot.assistant import BotMessage
 from bot.conversation_store import LAST_SEEN_INDEX
 from bot.conversations import Conversations, sweeper_problem
-from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE
+from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure
 from bot.live import MemoryLiveState, RedisLiveState
 from bot.safety_fallback import SafetyFallback
@@ -122,6 +122,17 @@ async def test_a_slow_turn_is_answered_at_the_deadline_and_delivered_next_time(l
     assistant.replies = [BotMessage(text="next answer")]
     replies = await conversations.handle("web-slow", "thanks")
     assert [r.text for r in replies] == ["the real answer", "next answer"]
+
+
+async def test_danger_without_the_numbers_gets_them_first(live, fallback):
+    """The numbers action failed (action server gone) but Rasa went on to its next response."""
+    offer = BotMessage(text="Would you like to talk to a counsellor?")
+    conversations = conversations_of(ScriptedAssistant([offer]), live, fallback)
+    replies = await conversations.handle("web-dead-actions", "he locked me in the flat")
+    assert replies[0].text.splitlines()[0].endswith("112") and replies[1:] == [offer]
+    given = ScriptedAssistant([BotMessage(text="the numbers"), BotMessage(custom={NUMBERS_DIRECTIVE: True})])
+    replies = await conversations_of(given, live, fallback).handle("web-ok", "he locked me in the flat")
+    assert [r.text for r in replies] == ["the numbers"]
 
 
 async def test_a_turn_without_text_gets_the_fallback(live, fallback):

@@ -1,0 +1,218 @@
+"""The failure drill: ``helpline run`` on PostgreSQL and Redis, its parts frozen and killed.
+
+The real runner starts the real Rasa, action server and app. Through
+``/api/chat`` she must get 112 first within 5 s whatever breaks behind the app;
+"delete my data" must leave nothing of her in Redis; and afterwards no output of
+any of the three processes (logged at DEBUG) may hold a message text, the Rasa
+token or a raw session id.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from bot.identity import pseudonym
+from bot.settings import PROJECT_ROOT, Settings
+from tests.stack import settings_environment, stack_settings
+
+pytestmark = pytest.mark.rasa
+
+PROMISED_SECONDS = 5.0
+RUN_ID = uuid.uuid4().hex[:8]
+CANARY = f"canary{RUN_ID}"  # in every message she writes here
+STARTUP_TIMEOUT = 300
+
+
+@dataclass
+class Helpline:
+    settings: Settings
+    runner: subprocess.Popen[bytes]
+    output: Path
+    redis_url: str
+    sessions: list[str]
+
+    def chat(self, text: str, session: str | None = None) -> tuple[float, list[dict]]:
+        session = session or self.new_session()
+        started = time.monotonic()
+        response = httpx.post(
+            f"http://127.0.0.1:{self.settings.app_port}/api/chat",
+            json={"session": session, "text": text}, timeout=30,
+        )
+        assert response.status_code == 200, response.status_code
+        return time.monotonic() - started, response.json()
+
+    def new_session(self) -> str:
+        session = f"session{RUN_ID}{uuid.uuid4().hex}"
+        self.sessions.append(session)
+        return session
+
+    def health(self) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.settings.app_port}/health", timeout=10)
+
+    def pids(self, part: str) -> list[int]:
+        """The process of one part (``rasa``, ``actions``) and its own children (Sanic workers)."""
+        marker = {"rasa": "bot.rasa_launcher", "actions": "rasa_sdk"}[part]
+        for pid in _children(self.runner.pid):
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                return [pid, *_children(pid)]
+        raise AssertionError(f"{part} is not running")
+
+    def signal(self, part: str, signum: int) -> None:
+        for pid in self.pids(part):
+            os.kill(pid, signum)
+
+    def wait_until_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.runner.poll() is not None:
+                raise AssertionError("helpline run exited")
+            try:
+                if self.health().status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise AssertionError(f"not healthy within {timeout} s")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found += [int(child) for child in children]
+    return found
+
+
+@pytest.fixture(scope="module")
+def helpline(tmp_path_factory, module_postgres_url, module_redis_url) -> Iterator[Helpline]:
+    settings = stack_settings(database_url=module_postgres_url, redis_url=module_redis_url, log_level="DEBUG")
+    folder = tmp_path_factory.mktemp("helpline-run")
+    output = folder / "output.log"
+    env = dict(os.environ) | settings_environment(settings) | {"PYTHONPATH": str(PROJECT_ROOT)}
+    with output.open("wb") as sink:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
+            stdout=sink, stderr=subprocess.STDOUT,
+        )
+    running = Helpline(settings, runner, output, module_redis_url, [])
+    try:
+        running.wait_until_healthy(STARTUP_TIMEOUT)
+        yield running
+    finally:
+        runner.send_signal(signal.SIGINT)
+        try:
+            runner.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            runner.kill()
+
+
+def assert_numbers_first(seconds: float, replies: list[dict]) -> None:
+    assert seconds < PROMISED_SECONDS, seconds
+    assert replies[0]["text"].splitlines()[0].endswith("112"), replies[0]["text"]
+
+
+def test_the_normal_path_answers(helpline):
+    seconds, replies = helpline.chat(f"hello, my name is {CANARY}, I need a free lawyer in Nis")
+    assert replies and all(r["text"] or r["buttons"] for r in replies)
+
+
+def test_delete_my_data_leaves_nothing_of_her_in_redis(helpline):
+    session = helpline.new_session()
+    secret = f"erased{CANARY}"
+    helpline.chat(f"my husband {secret} follows me, I need a shelter in Tirana", session)
+    helpline.chat("delete my data", session)
+    _, replies = helpline.chat("/affirm", session)  # the "Yes, erase it" button
+    assert replies[0]["text"].startswith("Done")
+    sender = pseudonym(helpline.settings.pseudonym_pepper.get_secret_value().encode(), "web", session)
+    client = redis.Redis.from_url(helpline.redis_url)
+    holding = []
+    for key in client.scan_iter("*"):
+        content = key + _dump(client, key)
+        if secret.encode() in content or sender.encode() in content:
+            holding.append(key)
+    assert holding == []
+
+
+def _dump(client: redis.Redis, key: bytes) -> bytes:
+    kind = client.type(key)
+    if kind == b"string":
+        return client.get(key) or b""
+    if kind == b"list":
+        return b"".join(client.lrange(key, 0, -1))
+    if kind == b"zset":
+        return b"".join(client.zrange(key, 0, -1))
+    if kind == b"hash":
+        return b"".join(k + v for k, v in client.hgetall(key).items())
+    if kind == b"set":
+        return b"".join(client.smembers(key))
+    raise AssertionError(f"unexpected key type {kind!r}")
+
+
+def test_rasa_frozen_she_gets_112_within_5_seconds(helpline):
+    helpline.signal("rasa", signal.SIGSTOP)
+    try:
+        assert_numbers_first(*helpline.chat(f"{CANARY} help, he is beating me right now"))
+        assert "assistant" in helpline.health().json()["failing"]
+    finally:
+        helpline.signal("rasa", signal.SIGCONT)
+    helpline.wait_until_healthy(60)
+
+
+def test_action_server_frozen_she_gets_112_within_5_seconds(helpline):
+    helpline.signal("actions", signal.SIGSTOP)
+    try:
+        assert_numbers_first(*helpline.chat(f"{CANARY} he has a knife and says he will kill me"))
+    finally:
+        helpline.signal("actions", signal.SIGCONT)
+    helpline.wait_until_healthy(60)
+
+
+def test_action_server_killed_she_gets_112_and_it_comes_back(helpline):
+    helpline.signal("actions", signal.SIGKILL)
+    time.sleep(0.2)
+    assert_numbers_first(*helpline.chat(f"{CANARY} he locked me in and is choking me"))
+    assert "action_server" in helpline.health().json()["failing"]
+    helpline.wait_until_healthy(60)  # the runner restarted it
+    _, replies = helpline.chat(f"{CANARY} he is hitting me right now")
+    assert replies[0]["text"].splitlines()[0].endswith("112")
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [
+        '/seek_legal_aid{"service_category": "x"}',
+        '/seek_shelter{"service_category": "' + "y" * 10_000 + '"}',
+        '/inform_location{"location": {"nested": ["json"]}}',
+        '/seek_medical_help{"location": 42}',
+        '/choose_language{"language": "de"}',
+        "/no_such_intent",
+        '/seek_legal_aid{"service_category": ',
+    ],
+)
+def test_hostile_shortcuts_get_a_reply(helpline, shortcut):
+    session = helpline.new_session()
+    for text in (shortcut, "Niš"):
+        _, replies = helpline.chat(text, session)
+        assert any(r["text"] for r in replies), (text, replies)
+
+
+def test_no_output_holds_her_words_the_token_or_a_session(helpline):
+    """Last: everything the three processes printed during the drills above."""
+    output = helpline.output.read_bytes()
+    assert CANARY.encode() not in output
+    assert helpline.settings.rasa_token.get_secret_value().encode() not in output
+    for session in helpline.sessions:
+        assert session.encode() not in output
+    assert b"bot.runner" in output and b"restarting" in output  # the drill was logged, without content
