@@ -40,6 +40,12 @@ SCOPE_HEADINGS = {
     Scope.COUNTRY_WIDE: "utter_services_country_wide",
     Scope.NATIONAL: "utter_services_national",
 }
+# The first heading when nothing was found where she is: it names the place it
+# understood, so that she can tell whether she was understood.
+NOTHING_NEARBY_HEADINGS = {
+    Scope.COUNTRY_WIDE: "utter_services_none_nearby_country_wide",
+    Scope.NATIONAL: "utter_services_none_nearby_national",
+}
 
 
 @lru_cache
@@ -90,7 +96,7 @@ def _search_and_show(
     """
     with sessions()() as session:
         matches = search(session, query).matches
-        _show(dispatcher, tracker, domain, matches, query.offset)
+        _show(dispatcher, tracker, domain, matches, query)
     if record_need:
         _record_need(tracker, query, found=len(matches))
     return len(matches)
@@ -110,18 +116,23 @@ def _request_text(tracker: Tracker, category: Category) -> str:
 
 def _show(
     dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
-    matches: list[Match], offset: int,
+    matches: list[Match], query: SearchQuery,
 ) -> None:
+    """The page of matches under a heading per scope; the numbers when there is none."""
     if not matches:
-        name = "utter_services_no_more" if offset else "utter_services_none"
+        name = "utter_services_no_more" if query.offset else "utter_services_none"
         say(dispatcher, domain, tracker, name, numbers=numbers_text(tracker))
         return
     language = language_of(tracker)
+    location = query.place.name if query.place else tracker.get_slot("location")
+    headings = dict(SCOPE_HEADINGS)
+    if query.place is not None and query.offset == 0 and matches[0].scope != Scope.NEARBY:
+        headings[matches[0].scope] = NOTHING_NEARBY_HEADINGS[matches[0].scope]
     scope = None
-    for number, match in enumerate(matches, start=offset + 1):
+    for number, match in enumerate(matches, start=query.offset + 1):
         if match.scope != scope:
             scope = match.scope
-            say(dispatcher, domain, tracker, SCOPE_HEADINGS[scope], location=tracker.get_slot("location"))
+            say(dispatcher, domain, tracker, headings[scope], location=location)
         dispatcher.utter_message(text=service_card(domain["responses"], match, language, number))
     if any(match.demo for match in matches):
         say(dispatcher, domain, tracker, "utter_demo_notice")

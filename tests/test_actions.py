@@ -232,6 +232,35 @@ async def test_nothing_found_is_said_plainly_with_numbers(executor, sqlite_url, 
     sessions.cache_clear()
 
 
+def request_in(town: str, category: str, language: str) -> dict[str, Any]:
+    place = Gazetteer.load().resolve(town)
+    return tracker("", f"seek_{category}", {
+        "language": language, "service_category": category, "place_id": place.id,
+        "location": place.name, "country": place.country})
+
+
+async def test_nothing_in_her_town_names_the_town_then_the_nearest(executor, directory):
+    # The demo directory has no legal aid in Novi Sad: the nearest are in Beograd and Niš.
+    _, responses = await run(executor, "action_find_services", request_in("Novi Sad", "legal_aid", "en"))
+    shown = texts(responses)
+    assert shown[0] == text_of("utter_services_none_nearby_national", "en", location="Novi Sad")
+    assert shown[0].startswith("I found nothing in Novi Sad.")
+    assert shown[1].startswith("1. ") and "Belgrade" in shown[1]
+    assert text_of("utter_services_national", "en") not in shown
+
+
+async def test_nothing_in_her_town_but_remote_services_names_the_town(executor, directory):
+    _, responses = await run(executor, "action_find_services",
+                             request_in("Novi Sad", "online_violence_support", "mk"))
+    assert texts(responses)[0] == text_of("utter_services_none_nearby_country_wide", "mk", location="Novi Sad")
+
+
+async def test_without_her_place_no_town_is_named(executor, directory):
+    _, responses = await run(executor, "action_find_services", tracker("", "report_online_violence", {
+        "language": "en", "service_category": "online_violence_support", "location": "-", "country": "RS"}))
+    assert texts(responses)[0] == text_of("utter_services_country_wide", "en")
+
+
 def nis_legal_aid() -> dict[str, Any]:
     nis = Gazetteer.load().resolve("Niš")
     return tracker("treba mi advokat", "seek_legal_aid", {

@@ -91,7 +91,7 @@ def test_a_service_request_with_her_town_gets_the_nearest_services(client):
     replies = Chat(client).say("treba mi besplatan advokat u Novom Sadu")
     texts = [r["text"] for r in replies]
     assert texts[1] == text_of("utter_ack_legal_aid", "sr")  # after the welcome
-    assert texts[2] == text_of("utter_services_national", "sr")
+    assert texts[2] == text_of("utter_services_none_nearby_national", "sr", location="Novi Sad")
     assert texts[3].startswith("1. ") and "Beograd" in texts[3]
     assert text_of("utter_demo_notice", "sr") in texts
     assert replies[-1]["text"] == text_of("utter_services_next", "sr")
