@@ -8,6 +8,8 @@ for what must hold on every turn:
   message long enough to tell; otherwise the conversation keeps its language;
 - her place: a town or country named in the message, resolved to a gazetteer
   place (and so a country for the emergency numbers);
+- when she says he watches her phone or accounts, the warning that he may see
+  this chat too, before anything else (``actions/watched_device.py``);
 - the welcome on the first message, except when that message is about danger
   or self-harm: then the numbers come first, with nothing before them;
 - the count of consecutive messages the assistant did not understand.
@@ -23,6 +25,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import NO_PLACE, SAFETY_INTENTS, in_domain, latest_intent, place_from_id, say
+from actions.watched_device import warn_before_reply
 from bot.language import detect
 from bot.places import MAX_NAME_WORDS, Gazetteer, Place, name_key
 from bot.settings import LANGUAGES, get_settings
@@ -47,6 +50,7 @@ class ActionUpdateConversationState(Action):
             if latest_intent(tracker) == "nlu_fallback"
             else 0
         )
+        slots.update(warn_before_reply(dispatcher, domain, tracker, slots))  # he may see this chat
         if not tracker.get_slot("welcomed"):
             slots["welcomed"] = True
             slots["retention_hours"] = get_settings().conversation_retention_hours

@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import country_of, latest_intent, numbers_text, say
+from actions.watched_device import warn_after_numbers
 
 
 class ActionEmergencyNumbers(Action):
@@ -24,7 +25,8 @@ class ActionEmergencyNumbers(Action):
         self_harm = latest_intent(tracker) == "self_harm"
         response = "utter_self_harm_support" if self_harm else "utter_emergency_numbers"
         say(dispatcher, domain, tracker, response, numbers=numbers_text(tracker, self_harm))
+        warned = warn_after_numbers(dispatcher, domain, tracker)
         if country_of(tracker):
-            return [SlotSet("numbers_need_country", False)]
+            return [SlotSet("numbers_need_country", False), *warned]
         say(dispatcher, domain, tracker, "utter_ask_location_for_numbers")
-        return [SlotSet("numbers_need_country", True)]
+        return [SlotSet("numbers_need_country", True), *warned]
