@@ -15,6 +15,11 @@ from bot.responses import render
 from bot.settings import LANGUAGES, get_settings
 
 SAFETY_INTENTS = ("immediate_danger", "self_harm")
+# What she may ask while the form asks her place; rules answer these (nlu_data/rules.yml),
+# so a place named in such a message must not be taken as the form's answer.
+FORM_INTERRUPTIONS = (*SAFETY_INTENTS, "ask_privacy", "ask_emergency_numbers", "delete_my_data",
+                      "request_human", "goodbye", "choose_language", "thank", "bot_challenge",
+                      "out_of_scope", "greet")
 NO_PLACE = "-"  # the location slot when she would rather not say where she is
 
 

@@ -24,10 +24,13 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import NO_PLACE, SAFETY_INTENTS, in_domain, latest_intent, place_from_id, say
+from actions.common import (
+    FORM_INTERRUPTIONS, NO_PLACE, SAFETY_INTENTS, in_domain, latest_intent, place_from_id, say,
+)
 from actions.watched_device import warn_before_reply
+from bot.directives import CONTEXT_DIRECTIVE
 from bot.language import detect
-from bot.places import MAX_NAME_WORDS, Gazetteer, Place, name_key
+from bot.places import Gazetteer, Place
 from bot.settings import LANGUAGES, get_settings
 
 # Longer than any place name she would write: not kept, so never echoed back.
@@ -57,7 +60,15 @@ class ActionUpdateConversationState(Action):
             tracker.slots.update(slots)  # render the welcome in the language just detected
             if latest_intent(tracker) not in SAFETY_INTENTS:
                 say(dispatcher, domain, tracker, "utter_welcome", retention_hours=slots["retention_hours"])
+        _report_context(dispatcher, tracker, slots)
         return [SlotSet(name, value) for name, value in slots.items()]
+
+
+def _report_context(dispatcher: CollectingDispatcher, tracker: Tracker, slots: dict[str, Any]) -> None:
+    """Tell the app her language and country when they change (for its safety fallback)."""
+    if "language" in slots or "country" in slots:
+        context = {name: slots.get(name, tracker.get_slot(name)) for name in ("language", "country")}
+        dispatcher.utter_message(json_message={CONTEXT_DIRECTIVE: context})
 
 
 def _entity(tracker: Tracker, name: str) -> str | None:
@@ -84,13 +95,15 @@ def _place(tracker: Tracker) -> dict[str, Any]:
         return {"location": NO_PLACE, "place_id": None}
     gazetteer = Gazetteer.load()
     named = _entity(tracker, "location")
-    if named and len(name_key(named).split()) > MAX_NAME_WORDS:
-        named = None  # no place has so long a name (and resolving it costs exponential time)
     place: Place | None = None
     if named:
         place = gazetteer.resolve(named)
     if place is None and not (tracker.latest_message.get("text") or "").startswith("/"):
         place = gazetteer.find_in(tracker.latest_message.get("text") or "")
+    if asked_for_place and latest_intent(tracker) in FORM_INTERRUPTIONS:
+        # She asked something else (danger named with her town, say): the rules answer it
+        # with her country's numbers; the form must not take the town and run a search.
+        return {"country": place.country} if place else {}
     if place is not None:
         return {"location": place.name, "place_id": place.id, "country": place.country}
     if named:
@@ -115,7 +128,7 @@ def _validated(tracker: Tracker, domain: DomainDict, slots: dict[str, Any]) -> d
     location, language = current("location"), current("language")
     checked = {
         "service_category": category.lower()
-        if in_domain(domain, "service_category", category) else None,
+        if in_domain(domain, "service_category", category) else _category_of_intent(tracker, domain),
         "country": country.upper() if in_domain(domain, "country", country) else None,
         "place_id": current("place_id") if place_from_id(current("place_id")) else None,
         "location": location
@@ -123,3 +136,11 @@ def _validated(tracker: Tracker, domain: DomainDict, slots: dict[str, Any]) -> d
         "language": language if language in LANGUAGES else get_settings().default_language,
     }
     return {name: value for name, value in checked.items() if value != current(name)}
+
+
+def _category_of_intent(tracker: Tracker, domain: DomainDict) -> str | None:
+    """The category her intent stands for (the slot's from_intent mapping), e.g. legal_aid."""
+    for mapping in domain["slots"]["service_category"].get("mappings") or ():
+        if mapping.get("type") == "from_intent" and mapping.get("intent") == latest_intent(tracker):
+            return mapping.get("value")
+    return None

@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import country_of, latest_intent, numbers_text, say
 from actions.watched_device import warn_after_numbers
+from bot.directives import NUMBERS_DIRECTIVE
 
 
 class ActionEmergencyNumbers(Action):
@@ -25,6 +26,7 @@ class ActionEmergencyNumbers(Action):
         self_harm = latest_intent(tracker) == "self_harm"
         response = "utter_self_harm_support" if self_harm else "utter_emergency_numbers"
         say(dispatcher, domain, tracker, response, numbers=numbers_text(tracker, self_harm))
+        dispatcher.utter_message(json_message={NUMBERS_DIRECTIVE: True})
         warned = warn_after_numbers(dispatcher, domain, tracker)
         if country_of(tracker):
             return [SlotSet("numbers_need_country", False), *warned]

@@ -430,8 +430,8 @@ class Gazetteer:
         a name as written beats an inflected form of a bigger place.
         """
         words = name_key(name).split()
-        if not words:
-            return None
+        if not words or len(words) > MAX_NAME_WORDS:
+            return None  # no place has so long a name (and matching its parts grows exponentially)
         found = self._best(*self._lookup(words))
         if found is not None:
             return found[0]

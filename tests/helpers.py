@@ -18,11 +18,3 @@ def domain() -> dict[str, Any]:
 
 def text_of(name: str, language: str, **values: Any) -> str:
     return render(domain()["responses"], name, language, **values)["text"]
-
-
-def prefix_of(name: str, language: str) -> str:
-    """The text of a response up to its first placeholder: enough to recognise it."""
-    for variation in domain()["responses"][name]:
-        if variation["condition"][0]["value"] == language:
-            return variation["text"].split("{", 1)[0]
-    raise KeyError((name, language))

@@ -398,3 +398,21 @@ def test_every_category_of_the_domain_is_a_directory_category_with_an_acknowledg
 
     for category in domain()["slots"]["service_category"]["values"]:
         assert Category(category) and f"utter_ack_{category}" in domain()["responses"]
+
+
+async def test_an_unknown_category_in_a_shortcut_falls_back_to_the_intents(executor):
+    state = tracker('/seek_legal_aid{"service_category": "x"}', "seek_legal_aid",
+                    {"welcomed": True, "service_category": "x"})
+    slots, _ = await run(executor, "action_validate_slot_mappings", state)
+    assert slots["service_category"] == "legal_aid"
+
+
+@pytest.mark.parametrize("intent", ["immediate_danger", "ask_privacy", "request_human"])
+async def test_a_town_named_while_asking_something_else_is_not_the_forms_answer(executor, intent):
+    """ "He is beating me, I am in Novi Sad" while the form asks her place: numbers for Serbia, no search."""
+    state = tracker("he is beating me, I am in Novi Sad", intent,
+                    {"welcomed": True, "language": "en", "requested_slot": "location"},
+                    entities=[{"entity": "location", "value": "Novi Sad"}])
+    slots, _ = await run(executor, "action_validate_slot_mappings", state)
+    assert slots.get("country") == "RS"
+    assert "location" not in slots and "place_id" not in slots

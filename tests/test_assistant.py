@@ -16,6 +16,7 @@ from bot import emergency
 from bot.app import create_app
 from bot.identity import pseudonym
 from tests.helpers import text_of
+from tests.stack import TEST_TOKEN
 
 pytestmark = pytest.mark.rasa
 
@@ -111,9 +112,9 @@ def test_erasure_after_confirmation_leaves_nothing_in_rasa(client, stack):
     chat.say("I want you to delete my data")
     replies = chat.say("yes")
     assert [r["text"] for r in replies] == [text_of("utter_data_deleted", "en")]
-    sender = pseudonym(b"test-pepper", "web", chat.session)
+    sender = pseudonym(stack.settings.pseudonym_pepper.get_secret_value().encode(), "web", chat.session)
     tracker = httpx.get(
-        f"{stack.settings.rasa_url}/conversations/{sender}/tracker", params={"token": "test-token"}
+        f"{stack.settings.rasa_url}/conversations/{sender}/tracker", params={"token": TEST_TOKEN}
     ).json()
     # Reading a tracker starts a fresh session in it; nothing she wrote or read remains.
     assert [e for e in tracker["events"] if e["event"] in ("user", "bot", "slot")] == []

@@ -70,6 +70,7 @@ def test_holdout_is_never_trained_on():
 def test_every_response_is_used_by_a_rule_a_story_or_an_action():
     sources = [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "nlu_data").glob("*.yml")]
     sources += [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "actions").glob("*.py")]
+    sources += [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "bot").glob("*.py")]  # the app's fallback
     categories = domain()["slots"]["service_category"]["values"]
     sources += [f"utter_ack_{category}" for category in categories]  # actions/support.py
     for form in domain()["forms"].values():  # a form asks for each slot with utter_ask_<slot>

@@ -9,6 +9,7 @@ token or a raw session id.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+import yaml
 
 from bot.identity import pseudonym
 from bot.settings import PROJECT_ROOT, Settings
@@ -189,23 +191,30 @@ def test_action_server_killed_she_gets_112_and_it_comes_back(helpline):
     assert replies[0]["text"].splitlines()[0].endswith("112")
 
 
-@pytest.mark.parametrize(
-    "shortcut",
-    [
-        '/seek_legal_aid{"service_category": "x"}',
-        '/seek_shelter{"service_category": "' + "y" * 10_000 + '"}',
-        '/inform_location{"location": {"nested": ["json"]}}',
-        '/seek_medical_help{"location": 42}',
-        '/choose_language{"language": "de"}',
-        "/no_such_intent",
-        '/seek_legal_aid{"service_category": ',
-    ],
-)
-def test_hostile_shortcuts_get_a_reply(helpline, shortcut):
-    session = helpline.new_session()
-    for text in (shortcut, "Niš"):
-        _, replies = helpline.chat(text, session)
-        assert any(r["text"] for r in replies), (text, replies)
+HOSTILE_VALUES = [
+    f"x{CANARY}", (CANARY * 800)[:10_000], {"nested": [CANARY]}, [CANARY, 1], 42, None, True,
+]
+
+
+def shortcuts() -> list[str]:
+    """Every intent of the domain as a ``/intent{...}`` shortcut with hostile entity values."""
+    intents = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["intents"]
+    found = []
+    for number, intent in enumerate(intents):
+        value = HOSTILE_VALUES[number % len(HOSTILE_VALUES)]
+        entities = {"service_category": value, "location": value, "language": value}
+        if isinstance(value, str) and len(value) > 1000:  # 10 kB in one entity: within the 16 kB limit
+            entities = {"location": value}
+        found.append(f"/{intent}{json.dumps(entities)}")
+    return found + ["/no_such_intent", '/seek_legal_aid{"service_category": ', "/" + CANARY]
+
+
+def test_every_intent_as_a_hostile_shortcut_gets_a_reply(helpline):
+    for shortcut in shortcuts():
+        session = helpline.new_session()
+        for text in (shortcut, "Niš"):
+            _, replies = helpline.chat(text, session)
+            assert any(r["text"] for r in replies), (shortcut[:80], text, replies)
 
 
 def test_no_output_holds_her_words_the_token_or_a_session(helpline):

@@ -282,3 +282,8 @@ def test_supplement_rows_name_their_source() -> None:
     new = [row["id"] for row in rows if not row["id"].startswith("gn:")]
     assert all(place_id.startswith("x:") for place_id in new)
     assert set(new).isdisjoint(ids)
+
+
+@pytest.mark.timeout(10)  # matching the parts of a long name grows exponentially: it must not be tried
+def test_a_name_longer_than_any_place_resolves_to_nothing():
+    assert Gazetteer.load().resolve("novoga " * 30) is None
