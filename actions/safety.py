@@ -30,5 +30,6 @@ class ActionEmergencyNumbers(Action):
         warned = warn_after_numbers(dispatcher, domain, tracker)
         if country_of(tracker):
             return [SlotSet("numbers_need_country", False), *warned]
-        say(dispatcher, domain, tracker, "utter_ask_location_for_numbers")
+        if not tracker.active_loop_name:  # an active form asks her place itself, next
+            say(dispatcher, domain, tracker, "utter_ask_location_for_numbers")
         return [SlotSet("numbers_need_country", True), *warned]

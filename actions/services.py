@@ -218,7 +218,11 @@ def _record_need(tracker: Tracker, query: SearchQuery, found: int) -> None:
 
 
 class ActionFindServices(Action):
-    """Form submitted (or "more"): show the matching services."""
+    """Form submitted (or "more"): show the matching services.
+
+    When she asked for the emergency numbers while the form asked her place,
+    her place now gives her country: its numbers come first.
+    """
 
     def name(self) -> str:
         return "action_find_services"
@@ -226,4 +230,8 @@ class ActionFindServices(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        return await present_services(dispatcher, tracker, domain)
+        events: list[dict[str, Any]] = []
+        if tracker.get_slot("numbers_need_country") and country_of(tracker):
+            say(dispatcher, domain, tracker, "utter_emergency_numbers", numbers=numbers_text(tracker))
+            events.append(SlotSet("numbers_need_country", False))
+        return events + await present_services(dispatcher, tracker, domain)

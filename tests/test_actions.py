@@ -416,3 +416,24 @@ async def test_a_town_named_while_asking_something_else_is_not_the_forms_answer(
     slots, _ = await run(executor, "action_validate_slot_mappings", state)
     assert slots.get("country") == "RS"
     assert "location" not in slots and "place_id" not in slots
+
+
+async def test_numbers_asked_during_the_form_then_her_town_gives_her_countrys_numbers_first(
+    executor, directory
+):
+    state = tracker("what is the police number", "ask_emergency_numbers",
+                    {"language": "en", "service_category": "legal_aid", "requested_slot": "location"})
+    state["active_loop"] = {"name": "service_search_form"}
+    slots, responses = await run(executor, "action_emergency_numbers", state)
+    texts = [r["text"] for r in responses if r.get("text")]
+    assert len(texts) == 1 and slots["numbers_need_country"] is True  # the form asks her place next
+    from bot.places import Gazetteer
+
+    nis = Gazetteer.load().resolve("Niš")
+    state = tracker("Nis", "inform_location", {
+        "language": "en", "service_category": "legal_aid", "place_id": nis.id, "location": nis.name,
+        "country": "RS", "numbers_need_country": True})
+    slots, responses = await run(executor, "action_find_services", state)
+    numbers = emergency.load().numbers_for("RS", "en")
+    assert responses[0]["text"] == text_of("utter_emergency_numbers", "en", numbers=numbers)
+    assert slots["numbers_need_country"] is False and responses[1]["text"] != responses[0]["text"]
