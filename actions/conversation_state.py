@@ -29,7 +29,7 @@ from actions.common import (
 )
 from actions.watched_device import warn_before_reply
 from bot.directives import CONTEXT_DIRECTIVE
-from bot.language import detect
+from bot.language import detect, explicit_choice
 from bot.places import Gazetteer, Place
 from bot.settings import LANGUAGES, get_settings
 
@@ -81,7 +81,7 @@ def _language(tracker: Tracker) -> dict[str, str]:
     chosen = _entity(tracker, "language")
     text = tracker.latest_message.get("text") or ""
     if chosen not in LANGUAGES and not text.startswith("/"):
-        chosen = detect(text)
+        chosen = explicit_choice(text) or detect(text)  # "anglisht" asks for English
     if chosen in LANGUAGES:
         return {"language": chosen}
     if tracker.get_slot("language") is None:

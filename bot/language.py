@@ -7,6 +7,10 @@ Bosnian and Croatian answers mean Serbian here. Undecided messages ("ok",
 lingua's weak spot is Macedonian typed in Latin letters, which it takes for
 Serbian, and very short messages; frequent words that only one of the two
 languages uses decide between them.
+
+What language she writes in is not what language she asks for ("anglisht" is
+Albanian for "English"): ``explicit_choice`` (``bot/language_choice.py``,
+importable without lingua) tells the second.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from functools import lru_cache
 
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 
+from bot.language_choice import explicit_choice
 from bot.settings import Language as Code
 from bot.text import words
+
+__all__ = ["detect", "explicit_choice"]
 
 MIN_WORDS = 3
 MIN_CONFIDENCE = 0.6

@@ -1,12 +1,20 @@
-"""Language detection on the development and training messages (never the held-out set), and its refusals."""
+"""Language detection and her explicit choice of a language, on our development and training messages.
+
+Never on the held-out set, which ``make eval`` reports.
+"""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from bench.bench_language import messages
-from bot.language import detect
+from bot.language import detect, explicit_choice
 from bot.settings import LANGUAGES
+from tests.executor import run, tracker
+from tests.helpers import domain
+from tests.nlu_examples import dev_and_training
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -32,3 +40,43 @@ def test_detection_is_right_on_our_messages(language):
 )
 def test_examples(text, expected):
     assert detect(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("English please", "en"), ("in english", "en"), ("english", "en"), ("anglisht", "en"),
+        ("na srpskom", "sr"), ("srpski", "sr"), ("на српски", "sr"),
+        ("shqip ju lutem", "sq"), ("po shqip", "sq"),
+        ("македонски", "mk"), ("na makedonski", "mk"),
+        ("my husband speaks english", None), ("i dont speak english", None), ("ne znam engleski", None),
+        ("is this chat in english?", None), ("english or srpski", None), ("ok", None), ("da", None),
+        ('/choose_language{"language": "en"}', None),
+    ],
+)
+def test_an_explicit_choice_is_read_without_the_model(text, expected):
+    assert explicit_choice(text) == expected
+
+
+def test_the_language_buttons_titles_are_choices():
+    for button in domain()["responses"]["utter_welcome"][0]["buttons"]:
+        payload = json.loads(button["payload"].removeprefix("/choose_language"))
+        assert explicit_choice(button["title"]) == payload["language"], button
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_choices_in_our_messages_are_read_and_nothing_else_is_taken_for_one(language):
+    examples = dev_and_training(language)
+    choices = [e for e in examples if e.intent == "choose_language"]
+    wrong = [(e.text, explicit_choice(e.text)) for e in choices if explicit_choice(e.text) not in (None, e.language)]
+    read = sum(explicit_choice(e.text) == e.language for e in choices)
+    taken = [(e.intent, e.text) for e in examples if e.intent != "choose_language" and explicit_choice(e.text)]
+    assert wrong == [] and taken == []
+    assert read >= 0.9 * len(choices), f"{language}: {read}/{len(choices)} choices read"
+
+
+async def test_her_choice_wins_over_the_model_and_detection():
+    # The model took "anglisht" (Albanian for "English") for something else, with no entity.
+    slots, _ = await run("action_validate_slot_mappings",
+                         tracker("anglisht ju lutem", "inform_location", language="sq", welcomed=True))
+    assert slots["language"] == "en"

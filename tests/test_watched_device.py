@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from rasa_sdk.executor import ActionExecutor
 
 from bot import emergency
 from rasa_components.lexicon import load_lexicon, match, mentions_watched_device
-from tests.helpers import domain, text_of
+from tests.executor import run, tracker
+from tests.helpers import text_of
 
 WARNING = "utter_watched_device_warning"
 
@@ -56,71 +54,46 @@ def test_questions_about_this_chat_and_other_phone_talk_are_not(lexicon, text):
     assert not mentions_watched_device(lexicon, text)
 
 
-@pytest.fixture(scope="module")
-def executor() -> ActionExecutor:
-    executor = ActionExecutor()
-    executor.register_package("actions")
-    return executor
-
-
-def tracker(text: str, intent: str, **slots: Any) -> dict[str, Any]:
-    return {
-        "sender_id": "web-test",
-        "slots": {"language": None, "welcomed": None, "country": None, "warned_watched_device": None, **slots},
-        "latest_message": {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []},
-        "events": [], "paused": False, "followup_action": None, "active_loop": {},
-        "latest_action_name": "action_listen",
-    }
-
-
-async def run(executor, action: str, state: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The slots the action sets and the texts she sees, in order."""
-    result = await executor.run({"next_action": action, "sender_id": "web-test",
-                                 "tracker": state, "domain": domain(), "version": "3.6.21"})
-    slots = {e["name"]: e["value"] for e in result.events if e["event"] == "slot"}
-    return slots, [r["text"] for r in result.responses if r.get("text")]
-
-
-async def test_the_warning_comes_first_then_the_welcome(executor):
-    slots, texts = await run(executor, "action_validate_slot_mappings", tracker(
+async def test_the_warning_comes_first_then_the_welcome():
+    slots, texts = await run("action_validate_slot_mappings", tracker(
         "he reads all my messages and knows my passwords, what can i do", "report_online_violence"))
     assert texts[0] == text_of(WARNING, "en")
     assert texts[1] == text_of("utter_welcome", "en", retention_hours=24)
     assert slots["warned_watched_device"] is True
 
 
-async def test_the_warning_is_in_the_language_she_just_wrote_in(executor):
-    _, texts = await run(executor, "action_validate_slot_mappings", tracker(
+async def test_the_warning_is_in_the_language_she_just_wrote_in():
+    _, texts = await run("action_validate_slot_mappings", tracker(
         "bivsi mi cita poruke i zna sve moje sifre, sta da radim", "report_online_violence"))
     assert texts[0] == text_of(WARNING, "sr")
 
 
-async def test_the_warning_is_given_once_per_conversation(executor):
-    slots, texts = await run(executor, "action_validate_slot_mappings", tracker(
+async def test_the_warning_is_given_once_per_conversation():
+    slots, texts = await run("action_validate_slot_mappings", tracker(
         "he reads my messages again", "report_online_violence",
         language="en", welcomed=True, warned_watched_device=True))
     assert texts == [] and "warned_watched_device" not in slots
 
 
-async def test_no_warning_without_a_watched_device_or_for_a_button(executor):
+async def test_no_warning_without_a_watched_device_or_for_a_button():
     for text in ("i need a lawyer", '/report_online_violence{"text": "he reads my messages"}'):
-        slots, texts = await run(executor, "action_validate_slot_mappings",
+        slots, texts = await run("action_validate_slot_mappings",
                                  tracker(text, "seek_legal_aid", language="en", welcomed=True))
         assert texts == [] and "warned_watched_device" not in slots
 
 
-async def test_in_danger_the_numbers_come_first_then_the_warning(executor):
+async def test_in_danger_the_numbers_come_first_then_the_warning():
     text = "he is hitting me, he reads my messages so he will see this"
-    slots, texts = await run(executor, "action_validate_slot_mappings", tracker(text, "immediate_danger"))
+    slots, texts = await run("action_validate_slot_mappings", tracker(text, "immediate_danger"))
     assert texts == [] and "warned_watched_device" not in slots
-    slots, texts = await run(executor, "action_emergency_numbers",
+    slots, texts = await run("action_emergency_numbers",
                              tracker(text, "immediate_danger", language="en", welcomed=True, country="RS"))
     numbers = emergency.load().for_country("RS", "en")
     assert texts == [text_of("utter_emergency_numbers", "en", numbers=numbers), text_of(WARNING, "en")]
     assert slots["warned_watched_device"] is True
 
 
-async def test_after_numbers_without_a_country_the_question_of_her_place_comes_last(executor):
-    _, texts = await run(executor, "action_emergency_numbers", tracker(
+async def test_after_numbers_without_a_country_the_question_of_her_place_comes_last():
+    _, texts = await run("action_emergency_numbers", tracker(
         "i want to die, he checks my phone", "self_harm", language="en", welcomed=True))
     assert texts[1:] == [text_of(WARNING, "en"), text_of("utter_ask_location_for_numbers", "en")]
