@@ -5,8 +5,10 @@ SHELL := /bin/bash
 RASA := .venv-rasa/bin/rasa
 APP_PYTHON := .venv/bin/python
 MODEL := models/helpline.tar.gz
-# The safety lexicon is not a training input: SafetyNet reads it when a model is loaded.
-TRAINING_INPUTS := config.yml domain.yml $(shell find nlu_data rasa_components -path '*/safety_lexicon' -prune -o \( -name '*.yml' -o -name '*.py' \) -print | sort)
+# What shapes a trained model. The safety net and the language choice are not
+# trained: Rasa builds them (and reads the lexicon) each time a model is loaded.
+TRAINING_INPUTS := config.yml domain.yml $(shell find nlu_data -name '*.yml' | sort) \
+	rasa_components/folding_tokenizer.py bot/text.py
 export PYTHONPATH := $(CURDIR)
 # Rasa 3.6 pins SQLAlchemy 1.4, which prints a 2.0-migration notice at import.
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1

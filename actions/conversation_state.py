@@ -84,7 +84,7 @@ def _language(tracker: Tracker) -> dict[str, str]:
         chosen = explicit_choice(text) or detect(text)  # "anglisht" asks for English
     if chosen in LANGUAGES:
         return {"language": chosen}
-    if tracker.get_slot("language") is None:
+    if not tracker.get_slot("welcomed"):  # the slot's initial value is only a stand-in
         return {"language": get_settings().default_language}
     return {}
 

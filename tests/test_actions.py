@@ -437,3 +437,17 @@ async def test_numbers_asked_during_the_form_then_her_town_gives_her_countrys_nu
     numbers = emergency.load().numbers_for("RS", "en")
     assert responses[0]["text"] == text_of("utter_emergency_numbers", "en", numbers=numbers)
     assert slots["numbers_need_country"] is False and responses[1]["text"] != responses[0]["text"]
+
+
+async def test_an_undecided_first_message_gets_the_configured_default_language(executor, monkeypatch):
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("DEFAULT_LANGUAGE", "sq")
+    get_settings.cache_clear()
+    try:  # the domain's initial value ("en") stands in only until the first turn
+        slots, responses = await run(executor, "action_validate_slot_mappings",
+                                     tracker("ok", "affirm", {"language": "en"}))
+    finally:
+        get_settings.cache_clear()
+    assert slots["language"] == "sq"
+    assert responses[0]["text"] == text_of("utter_welcome", "sq", retention_hours=24)
