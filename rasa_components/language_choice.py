@@ -11,14 +11,9 @@ a message the safety lexicon flags is left to SafetyNet.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Dict, List, Text
+from typing import List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import (
     ENTITIES,
     ENTITY_ATTRIBUTE_END,
@@ -26,14 +21,13 @@ from rasa.shared.nlu.constants import (
     ENTITY_ATTRIBUTE_TYPE,
     ENTITY_ATTRIBUTE_VALUE,
     EXTRACTOR,
-    INTENT,
-    INTENT_RANKING_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.language_choice import explicit_choice, name_span
-from rasa_components.lexicon import load_lexicon, match
+from rasa_components.lexicon import match
+from rasa_components.safety_net import LexiconClassifier
 
 INTENT_NAME = "choose_language"
 ENTITY_NAME = "language"
@@ -42,21 +36,8 @@ ENTITY_NAME = "language"
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
 )
-class LanguageChoice(GraphComponent, IntentClassifier):
+class LanguageChoice(LexiconClassifier):
     """Sets ``choose_language`` when a short message only names a language."""
-
-    def __init__(self, lexicon: Dict[Text, "re.Pattern[str]"]) -> None:
-        self._lexicon = lexicon
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "LanguageChoice":
-        return cls(load_lexicon())
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -64,9 +45,7 @@ class LanguageChoice(GraphComponent, IntentClassifier):
             code = explicit_choice(text)
             if code is None or match(self._lexicon, text) is not None:
                 continue
-            top = {"name": INTENT_NAME, "confidence": 1.0}
-            message.set(INTENT, top, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [top], add_to_output=True)
+            self.force_intent(message, INTENT_NAME)
             start, end = name_span(text)
             # start, end and extractor: `rasa test nlu` aligns predicted entities by them.
             entity = {

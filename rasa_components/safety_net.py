@@ -22,11 +22,12 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa_components.lexicon import load_lexicon, match
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
-)
-class SafetyNet(GraphComponent, IntentClassifier):
-    """Overrides the predicted intent when the safety lexicon matches."""
+class LexiconClassifier(GraphComponent, IntentClassifier):
+    """Base of the classifiers that need no training: they hold the safety lexicon.
+
+    Rasa builds them from ``create`` each time a model is loaded, so edits of
+    the lexicon take effect at the next start, without training.
+    """
 
     def __init__(self, lexicon: Dict[Text, "re.Pattern[str]"]) -> None:
         self._lexicon = lexicon
@@ -38,15 +39,26 @@ class SafetyNet(GraphComponent, IntentClassifier):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "SafetyNet":
+    ) -> "LexiconClassifier":
         return cls(load_lexicon())
+
+    @staticmethod
+    def force_intent(message: Message, name: Text) -> None:
+        """Set ``name`` with confidence 1.0 and nothing else in the ranking."""
+        top = {"name": name, "confidence": 1.0}
+        message.set(INTENT, top, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [top], add_to_output=True)
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
+)
+class SafetyNet(LexiconClassifier):
+    """Overrides the predicted intent when the safety lexicon matches."""
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             intent = match(self._lexicon, message.get(TEXT) or "")
-            if intent is None:
-                continue
-            top = {"name": intent, "confidence": 1.0}
-            message.set(INTENT, top, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [top], add_to_output=True)
+            if intent is not None:
+                self.force_intent(message, intent)
         return messages

@@ -14,6 +14,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
+from bot.live import MemoryLiveState, RedisLiveState
 from tests.stack import Stack, start_stack
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -82,6 +83,17 @@ def redis_url() -> Iterator[str]:
 def module_redis_url() -> Iterator[str]:
     """URL of another Redis database, emptied before and after a module (a running stack's)."""
     yield from _empty_redis(REDIS_TEST_URL.rsplit("/", 1)[0] + "/14")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def live(request):
+    """Each live-state implementation: in-process, and real Redis."""
+    if request.param == "memory":
+        state = MemoryLiveState()
+    else:
+        state = RedisLiveState.from_url(request.getfixturevalue("redis_url"), prefix="test:")
+    yield state
+    await state.close()
 
 
 @pytest.fixture(scope="session")

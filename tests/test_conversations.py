@@ -19,23 +19,12 @@ from bot.conversation_store import LAST_SEEN_INDEX
 from bot.conversations import Conversations, sweeper_problem
 from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure
-from bot.live import MemoryLiveState, RedisLiveState
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings
 from tests.doubles import BrokenLiveState, ScriptedAssistant
 from tests.helpers import text_of
 
 DEADLINE = 0.3
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def live(request):
-    if request.param == "memory":
-        state = MemoryLiveState()
-    else:
-        state = RedisLiveState.from_url(request.getfixturevalue("redis_url"), prefix="test:")
-    yield state
-    await state.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from bot.live import MemoryLiveState, RedisLiveState
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def live(request):
-    if request.param == "memory":
-        state = MemoryLiveState()
-    else:
-        state = RedisLiveState.from_url(request.getfixturevalue("redis_url"), prefix="test:")
-    yield state
-    await state.close()
-
 
 async def test_index_orders_by_score_and_updates_members(live):
     await live.index_add("seen", "b", 20)
