@@ -23,7 +23,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +39,8 @@ from bot.safety_fallback import SafetyFallback
 logger = logging.getLogger(__name__)
 
 SWEEP_LOCK = "retention-sweep"
+# Per live-state call on her message's path: 3 calls fit in the 5 s with the 4 s deadline.
+LIVE_STATE_TIMEOUT = 0.3
 T = TypeVar("T")
 
 
@@ -70,6 +73,7 @@ class Conversations:
         self._retention = retention_seconds
         self._deadline = first_reply_deadline
         self._late_turns: set[asyncio.Task[None]] = set()
+        self._turn_locks = KeyedLocks()
         self._instance = uuid.uuid4().hex
         self.last_sweep = time.monotonic()  # of the last sweep that ran through (or of the start)
 
@@ -79,48 +83,64 @@ class Conversations:
         return self._store
 
     async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
-        """Her replies to ``text``: the assistant's, or the safety fallback's. Never raises."""
+        """Her replies to ``text``: the assistant's, or the safety fallback's. Never raises.
+
+        The deadline counts from here; live-state calls get a short timeout of
+        their own, so that not even a frozen Redis delays the numbers.
+        """
+        started = asyncio.get_running_loop().time()
+        turn = asyncio.ensure_future(self._turn(sender_id, text))
         await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
         late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
-        turn = asyncio.ensure_future(self._turn(sender_id, text))
+        remaining = self._deadline - (asyncio.get_running_loop().time() - started)
         try:
-            finished = await asyncio.wait_for(asyncio.shield(turn), self._deadline)
+            finished = await asyncio.wait_for(asyncio.shield(turn), max(0.0, remaining))
         except asyncio.TimeoutError:
             self._finish_behind(sender_id, turn)
             reason, replies = "slow", []
         except AssistantUnavailable:
             reason, replies = "unavailable", []
+        except Exception as error:  # noqa: BLE001 - whatever broke, she is answered
+            logger.error("turn failed: %s", type(error).__name__)
+            reason, replies = "error", []
         else:
             replies = finished.replies
-            if not any(reply.text for reply in replies):
-                reason = "no text"
-            elif self._fallback.flags(text) and not finished.numbers_given:
-                reason = "numbers missing"  # the numbers action failed; Rasa went on without it
-            else:
+            if finished.numbers_given:
+                return replies + late  # the numbers first
+            if any(reply.text for reply in replies) and not self._fallback.flags(text):
                 return late + replies
+            # No text, or a flagged message without the numbers (the numbers action
+            # failed and Rasa went on to its next response).
+            reason = "no text" if not any(reply.text for reply in replies) else "numbers missing"
         SAFETY_FALLBACKS.labels(reason).inc()
-        logger.warning("assistant %s for %s: the app answered with the safety fallback", reason, sender_id)
+        logger.warning("assistant %s: the app answered with the safety fallback", reason)
         context = await self._guarded("read context", self._store.context(sender_id), {})
-        return late + self._fallback.replies(text, context.get("language"), context.get("country")) + replies
+        answer = self._fallback.replies(text, context.get("language"), context.get("country"))
+        return answer + replies + late  # the numbers first; what came late after them
 
     async def _turn(self, sender_id: str, text: str) -> Turn:
-        """One turn of the assistant with its directives carried out."""
-        replies = await self._assistant.send(sender_id, text)
-        context: dict[str, Any] = {}
-        for reply in replies:
-            context.update(reply.custom.get(CONTEXT_DIRECTIVE) or {})
-        if not context:
-            context = await self._guarded("read context", self._store.context(sender_id), {})
-        else:
-            await self._guarded("remember context", self._store.remember_context(sender_id, context), None)
-        deliverable = [reply for reply in replies if reply.text or reply.buttons]
-        numbers_given = any(reply.custom.get(NUMBERS_DIRECTIVE) for reply in replies)
-        if not any(reply.custom.get(ERASE_DIRECTIVE) for reply in replies):
-            return Turn(deliverable, numbers_given=numbers_given)
-        if await self.erase(sender_id, trigger="request"):
-            return Turn(deliverable, erased=True, numbers_given=numbers_given)
-        language = context.get("language") or self._fallback.default_language
-        return Turn([self._fallback.say("utter_erasure_postponed", language)])
+        """One turn of the assistant with its directives carried out.
+
+        Her turns run one at a time (in this process): a turn queued behind an
+        erasure must not write the erased conversation back.
+        """
+        async with self._turn_locks.hold(sender_id):
+            replies = await self._assistant.send(sender_id, text)
+            context: dict[str, Any] = {}
+            for reply in replies:
+                context.update(reply.custom.get(CONTEXT_DIRECTIVE) or {})
+            if context:
+                await self._guarded("remember context", self._store.remember_context(sender_id, context), None)
+            deliverable = [reply for reply in replies if reply.text or reply.buttons]
+            numbers_given = any(reply.custom.get(NUMBERS_DIRECTIVE) for reply in replies)
+            if not any(reply.custom.get(ERASE_DIRECTIVE) for reply in replies):
+                return Turn(deliverable, numbers_given=numbers_given)
+            if not context:
+                context = await self._guarded("read context", self._store.context(sender_id), {})
+            if await self.erase(sender_id, trigger="request"):
+                return Turn(deliverable, erased=True, numbers_given=numbers_given)
+            language = context.get("language") or self._fallback.default_language
+            return Turn([self._fallback.say("utter_erasure_postponed", language)])
 
     def _finish_behind(self, sender_id: str, turn: asyncio.Future[Turn]) -> None:
         """Let a slow turn finish behind the deadline; keep what it says for her next message."""
@@ -149,12 +169,16 @@ class Conversations:
             await self._erasure.erase(sender_id)
         except ErasureIncomplete:
             ERASURES.labels(trigger, "postponed").inc()
-            await self._guarded("mark for retry", self._live.index_add(LAST_SEEN_INDEX, sender_id, 0.0), None)
+            await self._mark_for_retry(sender_id)
             return False
         await self._guarded("unindex", self._live.index_remove(LAST_SEEN_INDEX, sender_id), None)
         ERASURES.labels(trigger, "erased").inc()
-        logger.info("conversation %s erased (%s)", sender_id, trigger)
+        logger.info("a conversation was erased (%s)", trigger)
         return True
+
+    async def _mark_for_retry(self, sender_id: str) -> None:
+        """Index the conversation as long expired, so that the next sweep erases it."""
+        await self._guarded("mark for retry", self._live.index_add(LAST_SEEN_INDEX, sender_id, 0.0), None)
 
     async def erase_expired(self, now: float | None = None, batch: int = 100) -> int:
         """Erase conversations idle for longer than the retention period; return how many.
@@ -172,7 +196,7 @@ class Conversations:
                 await self._erasure.erase(sender_id)
             except ErasureIncomplete:
                 ERASURES.labels("retention", "postponed").inc()
-                await self._live.index_add(LAST_SEEN_INDEX, sender_id, 0.0)
+                await self._mark_for_retry(sender_id)
                 break  # a store is down: try again at the next sweep
             ERASURES.labels("retention", "erased").inc()
             erased += 1
@@ -208,13 +232,34 @@ class Conversations:
 
     @staticmethod
     async def _guarded(operation: str, work: Awaitable[T], default: T) -> T:
-        """Live-state work that must never stop a reply: on failure log, count, go on."""
+        """Live-state work that must never stop or delay a reply: on failure log, count, go on."""
         try:
-            return await work
+            return await asyncio.wait_for(work, LIVE_STATE_TIMEOUT)
         except Exception as error:  # noqa: BLE001 - a reply to her matters more
             LIVE_STATE_ERRORS.labels(operation).inc()
             logger.error("live state failed (%s): %s", operation, type(error).__name__)
             return default
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 def sweeper_problem(conversations: Conversations, task: asyncio.Task[None], interval: float) -> str | None:

@@ -69,11 +69,18 @@ class Directory:
         return "\n".join(f"{self.labels[n.kind][language]}: {n.number}" for n in numbers)
 
     def for_region(self, language: str) -> str:
-        """Police and the women's helpline of every country, one line per country."""
+        """Police and the women's helpline of every country, one line per country.
+
+        One column per kind of the heading: several numbers of a kind are joined
+        by " / ", a kind a country lacks is "–", so that no number reads as another kind.
+        """
         lines = []
         for country in self.countries.values():
-            numbers = [n.number for kind in REGION_KINDS for n in country.numbers if n.kind == kind]
-            lines.append(f"{country.names[language]}: {' · '.join(numbers)}")
+            columns = [
+                " / ".join(n.number for n in country.numbers if n.kind == kind) or "–"
+                for kind in REGION_KINDS
+            ]
+            lines.append(f"{country.names[language]}: {' · '.join(columns)}")
         return "\n".join(lines)
 
     def for_region_self_harm(self, language: str) -> str:

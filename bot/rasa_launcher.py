@@ -1,13 +1,15 @@
 """``rasa run`` with what must not be left to Rasa's defaults or its command line.
 
-Runs in Rasa's own environment (``.venv-rasa``, Python 3.10): standard library
-only. ``helpline run`` and the tests start Rasa as
+Runs in Rasa's own environment (``.venv-rasa``, Python 3.10). ``helpline run`` and the tests start Rasa as
 ``.venv-rasa/bin/python -m bot.rasa_launcher <rasa run arguments>``, which
 
 - reads the API token from ``RASA_TOKEN`` and hands it to Rasa inside the
   process, so that it never appears in ``ps`` output (Rasa takes it only as
   ``--auth-token``);
-- logs through ``bot/logging.yml``, which never emits message text;
+- logs through ``bot/logging.yml``, which never emits message text, also
+  after Rasa's API server (a Sanic app) re-applies Sanic's own logging
+  defaults, whose error logger would print request URLs (with the token) and
+  exception values;
 - turns telemetry off;
 - bounds each call to the action server by ``ACTION_TIMEOUT_SECONDS`` instead of
   Rasa's fixed 300 s, so that a frozen action server fails the turn quickly and
@@ -33,8 +35,17 @@ def rasa_arguments(arguments: list[str], environ: dict[str, str]) -> list[str]:
     return full
 
 
+def keep_sanic_on_our_logging() -> None:
+    """Make the logging configuration a Sanic app applies at creation ours."""
+    import yaml
+    from sanic import app as sanic_app
+
+    sanic_app.LOGGING_CONFIG_DEFAULTS = yaml.safe_load(LOGGING_CONFIG.read_text(encoding="utf-8"))
+
+
 def main() -> None:
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
+    keep_sanic_on_our_logging()
     from rasa.core.actions import action  # Rasa 3.6 reads this module global per call
 
     action.DEFAULT_REQUEST_TIMEOUT = float(

@@ -38,6 +38,11 @@ MAX_CRASHES = 5
 CRASH_WINDOW = 300.0
 
 
+ALL_SECRETS = ("RASA_TOKEN", "PSEUDONYM_PEPPER")
+# Rasa needs its token; the action server neither secret; the app both.
+SECRETS_OF = {"rasa": ("RASA_TOKEN",), "actions": (), "app": ALL_SECRETS}
+
+
 @dataclass
 class Child:
     """One supervised part: its command, its process, and its recent crashes."""
@@ -47,9 +52,12 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     crashes: list[float] = field(default_factory=list)
     restart_at: float | None = None
+    secrets: tuple[str, ...] = ALL_SECRETS  # the secret variables this part may see
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=env)
+        """Start the part with ``env`` less the secrets it does not need."""
+        own = {name: value for name, value in env.items() if name not in ALL_SECRETS or name in self.secrets}
+        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=own)
         self.restart_at = None
 
     def running(self) -> bool:
@@ -120,15 +128,21 @@ def run(settings: Settings) -> int:
         return 1
     prepare_directory(settings)
     env = child_environment(settings)
-    children = [Child(name, command) for name, command in commands(settings).items()]
+    children = [
+        Child(name, command, secrets=SECRETS_OF[name]) for name, command in commands(settings).items()
+    ]
     for child in children:
         child.start(env)
     url = f"http://{settings.app_host}:{settings.app_port}"
     print(f"\nHelpline starting. Chat at {url}/  (ready when {url}/health says ok; Ctrl-C stops)\n")
     signal.signal(signal.SIGINT, _interrupt)  # also when started as a background job
     signal.signal(signal.SIGTERM, _interrupt)
+    # Embedded default: the app's in-process index is what erases Rasa's in-memory
+    # conversations after the retention period; if the app restarts without it, Rasa
+    # restarts too, so that nothing outlives the index that would have erased it.
+    linked = {} if settings.redis_url else {"app": "rasa"}
     try:
-        return supervise(children, env)
+        return supervise(children, env, linked)
     except KeyboardInterrupt:
         logger.info("stopping")
         return 0
@@ -136,14 +150,25 @@ def run(settings: Settings) -> int:
         stop(children)
 
 
-def supervise(children: list[Child], env: dict[str, str], poll_seconds: float = 0.5) -> int:
-    """Restart parts that die, with backoff; return 1 once one keeps crashing."""
+def supervise(
+    children: list[Child], env: dict[str, str], linked: dict[str, str] | None = None,
+    poll_seconds: float = 0.5,
+) -> int:
+    """Restart parts that die, with backoff; return 1 once one keeps crashing.
+
+    ``linked`` names, per part, another part that must restart with it.
+    """
+    by_name = {child.name: child for child in children}
     while True:
         now = time.monotonic()
         for child in children:
             if child.running():
                 continue
             if child.restart_at is None:
+                partner = by_name.get((linked or {}).get(child.name, ""))
+                if partner is not None and partner.running() and partner.process:
+                    logger.error("%s exited: restarting %s with it", child.name, partner.name)
+                    partner.process.terminate()
                 child.crashes = [t for t in child.crashes if now - t < CRASH_WINDOW] + [now]
                 if len(child.crashes) > MAX_CRASHES:
                     logger.error("stopping: %s crashed %d times in %.0f s", child.name, len(child.crashes), CRASH_WINDOW)

@@ -16,10 +16,13 @@ class ScriptedAssistant:
         self.replies, self.delay, self.up, self.erase_up = list(replies), delay, up, erase_up
         self.erased: list[str] = []
         self.sent: list[tuple[str, str]] = []
+        self.log: list[str] = []  # "send <text>", "done <text>", "erase" in the order they happened
 
     async def send(self, sender_id: str, text: str) -> list[BotMessage]:
         self.sent.append((sender_id, text))
+        self.log.append(f"send {text}")
         await asyncio.sleep(self.delay)
+        self.log.append(f"done {text}")
         if not self.up:
             raise AssistantUnavailable("ConnectError")
         return self.replies
@@ -28,6 +31,7 @@ class ScriptedAssistant:
         if not self.erase_up:
             raise AssistantUnavailable("ConnectError")
         self.erased.append(sender_id)
+        self.log.append("erase")
 
 
 class BrokenLiveState:
@@ -38,3 +42,13 @@ class BrokenLiveState:
             raise ConnectionError("live state down")
 
         return fail
+
+
+class FrozenLiveState:
+    """A live state that never answers, as a Redis stopped with SIGSTOP."""
+
+    def __getattr__(self, name: str):
+        async def hang(*args, **kwargs):
+            await asyncio.Event().wait()
+
+        return hang

@@ -21,7 +21,7 @@ from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings
-from tests.doubles import BrokenLiveState, ScriptedAssistant
+from tests.doubles import BrokenLiveState, FrozenLiveState, ScriptedAssistant
 from tests.helpers import text_of
 
 DEADLINE = 0.3
@@ -139,6 +139,33 @@ async def test_live_state_down_never_blocks_a_reply(fallback):
     replies = await conversations.handle("web-x", "he wants to kill me")
     assert replies[0].text.splitlines()[0].endswith("112")
     assert counter("helpline_live_state_errors", operation="touch") == before + 2
+
+
+async def test_a_frozen_live_state_does_not_delay_the_numbers(fallback):
+    conversations = conversations_of(ScriptedAssistant(up=False), FrozenLiveState(), fallback)
+    started = time.monotonic()
+    replies = await conversations.handle("web-frozen", "he is going to kill me")
+    assert time.monotonic() - started < 1.5  # three live-state calls time out at 0.3 s each
+    assert replies[0].text.splitlines()[0].endswith("112")
+
+
+async def test_a_message_sent_while_erasing_is_handled_after_the_erasure(live, fallback):
+    """Otherwise Rasa could write the erased conversation back when that turn saves."""
+    assistant = ScriptedAssistant([BotMessage(text="Done"), BotMessage(custom={ERASE_DIRECTIVE: True})],
+                                  delay=0.1)
+    conversations = conversations_of(assistant, live, fallback)
+    await asyncio.gather(conversations.handle("web-e", "yes"), conversations.handle("web-e", "hello"))
+    assert assistant.log[:3] == ["send yes", "done yes", "erase"]
+
+
+async def test_late_replies_come_after_the_numbers(live, fallback):
+    assistant = ScriptedAssistant([BotMessage(text="old answer")], delay=DEADLINE * 2)
+    conversations = conversations_of(assistant, live, fallback)
+    await conversations.handle("web-late", "tell me about shelters")
+    await asyncio.sleep(DEADLINE * 3)
+    assistant.up = False
+    replies = await conversations.handle("web-late", "he is beating me now")
+    assert replies[0].text.splitlines()[0].endswith("112") and replies[-1].text == "old answer"
 
 
 async def test_an_erasure_that_cannot_finish_says_so_and_is_retried(live, fallback):

@@ -97,6 +97,12 @@ def test_region_numbers_name_every_country_in_her_language():
     assert len(text.splitlines()) == len(emergency.load().countries)
 
 
+def test_region_columns_never_let_a_number_read_as_another_kind():
+    lines = emergency.load().for_region("en").splitlines()
+    assert "Moldova: – · 0 8008 8008" in lines  # no police number: the helpline stays in its column
+    assert "Bosnia and Herzegovina: 122 · 1265 / 1264" in lines
+
+
 def test_render_picks_her_language_and_fills_values():
     rendered = render(domain()["responses"], "utter_emergency_numbers", "sq", numbers="112")
     assert rendered["text"].startswith("112\n")

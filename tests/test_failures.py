@@ -60,6 +60,12 @@ class Helpline:
         self.sessions.append(session)
         return session
 
+    def fallbacks(self) -> float:
+        """How many messages the app has answered itself, from ``/metrics``."""
+        text = httpx.get(f"http://127.0.0.1:{self.settings.app_port}/metrics", timeout=10).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("helpline_safety_fallbacks_total"))
+
     def health(self) -> httpx.Response:
         return httpx.get(f"http://127.0.0.1:{self.settings.app_port}/health", timeout=10)
 
@@ -209,12 +215,24 @@ def shortcuts() -> list[str]:
     return found + ["/no_such_intent", '/seek_legal_aid{"service_category": ', "/" + CANARY]
 
 
-def test_every_intent_as_a_hostile_shortcut_gets_a_reply(helpline):
+def test_every_intent_as_a_hostile_shortcut_gets_a_reply_from_the_assistant(helpline):
+    before = helpline.fallbacks()
     for shortcut in shortcuts():
         session = helpline.new_session()
         for text in (shortcut, "Niš"):
             _, replies = helpline.chat(text, session)
             assert any(r["text"] for r in replies), (shortcut[:80], text, replies)
+    assert helpline.fallbacks() == before  # answered by the assistant, not by the app's fallback
+
+
+def test_a_failing_action_call_logs_nothing_of_it(helpline):
+    """A request the action server cannot handle: its error is logged, its content is not."""
+    response = httpx.post(helpline.settings.action_server_url, timeout=10, json={
+        "next_action": "action_find_services", "sender_id": f"web-{CANARY}",
+        "tracker": {"sender_id": f"web-{CANARY}", "latest_message": {"text": CANARY}, "slots": CANARY},
+        "domain": {"responses": CANARY}, "version": "3.6.21",
+    })
+    assert response.status_code >= 400
 
 
 def test_no_output_holds_her_words_the_token_or_a_session(helpline):
@@ -224,4 +242,4 @@ def test_no_output_holds_her_words_the_token_or_a_session(helpline):
     assert helpline.settings.rasa_token.get_secret_value().encode() not in output
     for session in helpline.sessions:
         assert session.encode() not in output
-    assert b"bot.runner" in output and b"restarting" in output  # the drill was logged, without content
+    assert b"uvicorn.error" in output and b"rasa" in output  # every process's output was captured

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 
 import pytest
 
 from bot.log_safety import WITHHELD, WithholdContent, configure
 from bot.rasa_launcher import rasa_arguments
 from bot.runner import commands
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
 
 CANARY = "canary-7f3a he is hitting me in Nis"
 
@@ -65,3 +66,30 @@ def test_the_rasa_token_is_never_on_a_command_line(tmp_path):
         assert "--auth-token" not in command
     arguments = rasa_arguments(["--enable-api"], {"RASA_TOKEN": "token-x"})
     assert arguments[-2:] == ["--auth-token", "token-x"] and "--logging-config-file" in arguments
+
+
+RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+SANIC_PROBE = f"""
+import logging
+from bot.log_safety import configure
+from bot.rasa_launcher import keep_sanic_on_our_logging
+configure()
+keep_sanic_on_our_logging()
+from sanic import Sanic
+Sanic("rasa_server")  # as Rasa's API server does: it re-applies Sanic's logging defaults
+logging.getLogger("sanic.error").error("Exception occurred while handling uri: %r", "http://x/?token={CANARY}")
+try:
+    raise ValueError("{CANARY}")
+except ValueError:
+    logging.getLogger("sanic.error").exception("handler failed")
+"""
+
+
+@pytest.mark.skipif(not RASA_PYTHON.exists(), reason="Rasa's environment is not installed")
+def test_rasas_sanic_server_logs_through_the_same_filter():
+    result = subprocess.run([str(RASA_PYTHON), "-c", SANIC_PROBE], cwd=PROJECT_ROOT, capture_output=True,
+                            env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert CANARY.encode() not in output
+    assert output.count(WITHHELD.encode()) == 2 and b"[ValueError]" in output

@@ -49,3 +49,18 @@ def test_timeouts_must_be_consistent(value):
         Settings(rasa_timeout_seconds=value)
     with pytest.raises(ValueError, match="4 x ACTION_TIMEOUT_SECONDS"):
         Settings(rasa_timeout_seconds=30, action_timeout_seconds=10)
+
+
+def test_a_linked_part_restarts_with_the_part_that_died(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "MAX_BACKOFF", 0.05)
+    app_starts, rasa_starts = tmp_path / "app", tmp_path / "rasa"
+    app = Child("app", [sys.executable, "-c", f"open({str(app_starts)!r}, 'a').write('x')"])
+    rasa = Child("rasa", [sys.executable, "-c",
+                          f"open({str(rasa_starts)!r}, 'a').write('x'); import time; time.sleep(60)"])
+    for child in (app, rasa):
+        child.start({})
+    try:
+        assert supervise([app, rasa], {}, linked={"app": "rasa"}, poll_seconds=0.02) == 1
+        assert len(rasa_starts.read_text()) > 1  # stopped and started again with the app
+    finally:
+        stop([app, rasa])
