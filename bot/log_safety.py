@@ -50,5 +50,6 @@ class WithholdContent(logging.Filter):
 def configure(level: str | None = None) -> None:
     """Apply ``bot/logging.yml`` to this process; ``level`` sets the root level."""
     logging.config.dictConfig(yaml.safe_load(LOGGING_CONFIG.read_text(encoding="utf-8")))
+    logging.captureWarnings(True)  # a warning's text can quote a message too
     if level:
         logging.getLogger().setLevel(level.upper())

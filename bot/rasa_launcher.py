@@ -18,6 +18,7 @@ Runs in Rasa's own environment (``.venv-rasa``, Python 3.10). ``helpline run`` a
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -43,14 +44,22 @@ def keep_sanic_on_our_logging() -> None:
     sanic_app.LOGGING_CONFIG_DEFAULTS = yaml.safe_load(LOGGING_CONFIG.read_text(encoding="utf-8"))
 
 
-def main() -> None:
+def prepare() -> None:
+    """Everything but the command line: telemetry, logging, the action timeout."""
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     keep_sanic_on_our_logging()
+    # Rasa also warns with her words ("Failed to parse arguments in line '/...'"):
+    # warnings go through logging, and so through the filter, not straight to stderr.
+    logging.captureWarnings(True)
     from rasa.core.actions import action  # Rasa 3.6 reads this module global per call
 
     action.DEFAULT_REQUEST_TIMEOUT = float(
         os.environ.get("ACTION_TIMEOUT_SECONDS", DEFAULT_ACTION_TIMEOUT_SECONDS)
     )
+
+
+def main() -> None:
+    prepare()
     sys.argv = ["rasa", *rasa_arguments(sys.argv[1:], dict(os.environ))]
     from rasa.__main__ import main as rasa_main
 

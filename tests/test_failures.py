@@ -25,7 +25,12 @@ import pytest
 import redis
 import yaml
 
+from bot.assistant import AssistantClient
+from bot.conversations import Conversations
+from bot.erasure import Erasure, RasaRedisStores
 from bot.identity import pseudonym
+from bot.live import RedisLiveState
+from bot.safety_fallback import SafetyFallback
 from bot.settings import PROJECT_ROOT, Settings
 from tests.stack import settings_environment, stack_settings
 
@@ -141,7 +146,7 @@ def test_delete_my_data_leaves_nothing_of_her_in_redis(helpline):
     secret = f"erased{CANARY}"
     helpline.chat(f"my husband {secret} follows me, I need a shelter in Tirana", session)
     helpline.chat("delete my data", session)
-    _, replies = helpline.chat("/affirm", session)  # the "Yes, erase it" button
+    _, replies = helpline.chat("/delete_my_data", session)  # the "Yes, erase it" button
     assert replies[0]["text"].startswith("Done")
     sender = pseudonym(helpline.settings.pseudonym_pepper.get_secret_value().encode(), "web", session)
     client = redis.Redis.from_url(helpline.redis_url)
@@ -233,6 +238,26 @@ def test_a_failing_action_call_logs_nothing_of_it(helpline):
         "domain": {"responses": CANARY}, "version": "3.6.21",
     })
     assert response.status_code >= 400
+
+
+async def test_the_retention_sweep_erases_every_conversation_from_redis(helpline):
+    """The app's own sweep path (bot.conversations) over what the real Rasa wrote in Redis."""
+    live = RedisLiveState.from_url(helpline.redis_url)
+    rasa_redis = RasaRedisStores.from_url(helpline.redis_url)
+    erasure = Erasure([rasa_redis])
+    conversations = Conversations(
+        AssistantClient(helpline.settings.rasa_url, None, 5), live, erasure,
+        SafetyFallback.load(helpline.settings), retention_seconds=3600, first_reply_deadline=4,
+    )
+    erasure.register(conversations.store)
+    client = redis.Redis.from_url(helpline.redis_url)
+    assert any(b":tracker:" in key for key in client.scan_iter("*"))
+    while await conversations.erase_expired(now=time.time() + 7200):
+        pass
+    leftovers = [key for key in client.scan_iter("*") if CANARY.encode() in key + _dump(client, key)]
+    assert leftovers == [] and not any(b":tracker:" in key for key in client.scan_iter("*"))
+    await live.close()
+    await rasa_redis.close()
 
 
 def test_no_output_holds_her_words_the_token_or_a_session(helpline):

@@ -72,9 +72,10 @@ RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
 SANIC_PROBE = f"""
 import logging
 from bot.log_safety import configure
-from bot.rasa_launcher import keep_sanic_on_our_logging
+from rasa.core.actions import action
+from bot.rasa_launcher import prepare
+prepare()
 configure()
-keep_sanic_on_our_logging()
 from sanic import Sanic
 Sanic("rasa_server")  # as Rasa's API server does: it re-applies Sanic's logging defaults
 logging.getLogger("sanic.error").error("Exception occurred while handling uri: %r", "http://x/?token={CANARY}")
@@ -82,14 +83,19 @@ try:
     raise ValueError("{CANARY}")
 except ValueError:
     logging.getLogger("sanic.error").exception("handler failed")
+import rasa.shared.utils.io
+rasa.shared.utils.io.raise_warning("Failed to parse arguments in line '/{CANARY}'")
+assert action.DEFAULT_REQUEST_TIMEOUT == 7.0
 """
 
 
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="Rasa's environment is not installed")
 def test_rasas_sanic_server_logs_through_the_same_filter():
     result = subprocess.run([str(RASA_PYTHON), "-c", SANIC_PROBE], cwd=PROJECT_ROOT, capture_output=True,
-                            env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+                            env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin",
+                                 "ACTION_TIMEOUT_SECONDS": "7", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     assert CANARY.encode() not in output
-    assert output.count(WITHHELD.encode()) == 2 and b"[ValueError]" in output
+    assert output.count(WITHHELD.encode()) == 3 and b"[ValueError]" in output
