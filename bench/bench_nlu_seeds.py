@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from bot.settings import PROJECT_ROOT
-from scripts.nlu_report import MUST_RECALL, figures
+from scripts.nlu_report import MUST_RECALL, figures, predictions
 
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 
@@ -48,7 +48,7 @@ def train_and_evaluate(seed: int, folder: Path) -> dict[str, dict[str, float]]:
     out = folder / f"eval-{seed}"
     subprocess.run([str(RASA), "test", "nlu", "--nlu", "tests/nlu_holdout", "--model", str(model),
                     "--out", str(out), "--successes", "--no-plot"], **run)
-    return figures(out, PROJECT_ROOT / "tests" / "nlu_holdout")
+    return figures(predictions(out, PROJECT_ROOT / "tests" / "nlu_holdout"))
 
 
 def main(seeds: list[int]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -31,14 +31,21 @@ def endpoints(settings: Settings) -> dict[str, Any]:
             "db": int(url.path.strip("/") or 0),
             "key_prefix": RASA_KEY_PREFIX,
         }
+        if url.username:
+            redis["username"] = unquote(url.username)
         if url.password:
-            redis["password"] = url.password
+            redis["password"] = unquote(url.password)
+        if url.scheme == "rediss":
+            redis["use_ssl"] = True
         config["tracker_store"] = redis | {"record_exp": settings.conversation_retention_hours * 3600}
         config["lock_store"] = redis
     return config
 
 
 def write_endpoints(settings: Settings, path: Path) -> Path:
+    """Write the file readable by its owner only: it can hold the Redis password."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(yaml.safe_dump(endpoints(settings), sort_keys=False))
     return path

@@ -70,10 +70,10 @@ def predictions(rasa_out: Path, holdout: Path) -> dict[str, list[tuple[str, str,
     return by_language
 
 
-def figures(rasa_out: Path, holdout: Path) -> dict[str, dict[str, float]]:
+def figures(by_language: dict[str, list[tuple[str, str, str]]]) -> dict[str, dict[str, float]]:
     """Per language: examples, macro-F1 and the recall of each must-recall intent."""
     result = {}
-    for language, items in predictions(rasa_out, holdout).items():
+    for language, items in by_language.items():
         macro, per_intent = scores([(truth, predicted) for truth, predicted, _ in items])
         result[language] = {"examples": len(items), "macro_f1": macro} | {
             f"recall_{i}": per_intent.get(i, {}).get("recall", 0.0) for i in MUST_RECALL
@@ -82,7 +82,8 @@ def figures(rasa_out: Path, holdout: Path) -> dict[str, dict[str, float]]:
 
 
 def main(rasa_out: Path, holdout: Path, report: Path) -> int:
-    found = figures(rasa_out, holdout)
+    by_language = predictions(rasa_out, holdout)
+    found = figures(by_language)
     lines = ["# NLU evaluation on the held-out set", "",
              f"Floors: macro-F1 >= {MIN_MACRO_F1} per language; recall >= {MIN_SAFETY_RECALL} "
              f"for {', '.join(MUST_RECALL)} (the lexicon, tested without the model, catches them).", "",
@@ -96,7 +97,7 @@ def main(rasa_out: Path, holdout: Path, report: Path) -> int:
         passed &= ok
         lines.append(f"| {language} | {row['examples']:.0f} | {row['macro_f1']:.3f} | "
                      + " | ".join(f"{r:.3f}" for r in recalls) + f" | {'pass' if ok else 'FAIL'} |")
-    for language, items in sorted(predictions(rasa_out, holdout).items()):
+    for language, items in sorted(by_language.items()):
         errors = [f"- {t} -> {p}: {text}" for t, p, text in items if t != p]
         if errors:
             lines += ["", f"## Misclassified ({language})", "", *errors]

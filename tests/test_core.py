@@ -12,7 +12,7 @@ from bot import emergency
 from bot.db import make_engine
 from bot.identity import pseudonym
 from bot.observability import init_sentry, scrub_event
-from bot.rasa_endpoints import endpoints
+from bot.rasa_endpoints import endpoints, write_endpoints
 from bot.responses import MissingResponse, render
 from bot.settings import LANGUAGES, Settings
 from bot.text import fold, words
@@ -128,6 +128,13 @@ def test_endpoints_follow_the_settings():
         "password": "secret", "record_exp": 7200,
     }
     assert config["lock_store"]["type"] == "redis"
+    tls = endpoints(Settings(redis_url="rediss://helpline:p%40ss@redis.internal:6380/0"))["lock_store"]
+    assert (tls["username"], tls["password"], tls["use_ssl"]) == ("helpline", "p@ss", True)
+
+
+def test_endpoints_file_is_readable_by_its_owner_only(tmp_path):
+    path = write_endpoints(Settings(redis_url="redis://:secret@127.0.0.1:6379/3"), tmp_path / "endpoints.yml")
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_sentry_events_carry_no_message_text_and_no_sender():

@@ -78,3 +78,18 @@ def test_every_response_is_used_by_a_rule_a_story_or_an_action():
     used = "\n".join(sources)
     unused = [name for name in domain()["responses"] if not re.search(rf"\b{name}\b", used)]
     assert unused == []
+
+
+def test_the_intents_that_interrupt_the_form_are_the_rules_that_answer_them():
+    """actions.common.FORM_INTERRUPTIONS must name exactly the intents nlu_data/rules.yml answers in the form."""
+    from actions.common import FORM_INTERRUPTIONS
+
+    rules = yaml.safe_load((PROJECT_ROOT / "nlu_data" / "rules.yml").read_text(encoding="utf-8"))["rules"]
+    in_form = set()
+    for rule in rules:
+        conditions = rule.get("condition") or []
+        if {"active_loop": "service_search_form"} not in conditions:
+            continue
+        in_form |= {step["intent"] for step in rule["steps"] if "intent" in step}
+    # deny answers the form itself ("I would rather not say"); a place is the form's answer.
+    assert in_form - {"deny", "inform_location"} == set(FORM_INTERRUPTIONS)
