@@ -119,3 +119,15 @@ def test_erasure_after_confirmation_leaves_nothing_in_rasa(client, stack):
     ).json()
     # Reading a tracker starts a fresh session in it; nothing she wrote or read remains.
     assert [e for e in tracker["events"] if e["event"] in ("user", "bot", "slot")] == []
+
+
+def test_nothing_she_writes_reaches_the_logs_of_rasa_or_the_action_server(client, stack):
+    """The embedded default's stores (Rasa in memory, SQLite): the same promise as in the drill."""
+    canary = f"canary{uuid.uuid4().hex[:8]}"
+    chat = Chat(client)
+    messages = (f"{canary} he is beating me in Nis", f'/seek_legal_aid{{"location": "{canary}"}}',
+                f"/{canary}", "delete my data")
+    for text in messages:
+        assert any(r["text"] for r in chat.say(text))
+    for log in stack.log_dir.glob("*.log"):
+        assert canary.encode() not in log.read_bytes(), log.name

@@ -24,6 +24,7 @@ import httpx
 import pytest
 import redis
 import yaml
+from sqlalchemy import create_engine, text
 
 from bot.assistant import AssistantClient
 from bot.conversations import Conversations
@@ -258,6 +259,21 @@ async def test_the_retention_sweep_erases_every_conversation_from_redis(helpline
     assert leftovers == [] and not any(b":tracker:" in key for key in client.scan_iter("*"))
     await live.close()
     await rasa_redis.close()
+
+
+def test_no_table_holds_her_words_or_a_session(helpline):
+    """The directory database (need events, audit, services) after every drill above."""
+    engine = create_engine(helpline.settings.database_url)
+    with engine.connect() as connection:
+        tables = connection.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )).scalars().all()
+        dump = "".join(
+            str(row) for table in tables for row in connection.execute(text(f'SELECT * FROM "{table}"'))
+        )
+    engine.dispose()
+    assert "directory_need_events" in tables and dump
+    assert CANARY not in dump and not any(session in dump for session in helpline.sessions)
 
 
 def test_no_output_holds_her_words_the_token_or_a_session(helpline):
