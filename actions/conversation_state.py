@@ -13,6 +13,8 @@ for what must hold on every turn:
 - the welcome on the first message, except when that message is about danger
   or self-harm: then the numbers come first, with nothing before them;
 - the count of consecutive messages the assistant did not understand.
+- how long the conversation is kept, in her language, for the welcome and
+  the privacy note.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
-    FORM_INTERRUPTIONS, NO_PLACE, SAFETY_INTENTS, in_domain, latest_intent, place_from_id, say,
+    FORM_INTERRUPTIONS, NO_PLACE, SAFETY_INTENTS, in_domain, language_of, latest_intent,
+    place_from_id, say,
 )
 from actions.watched_device import warn_before_reply
 from bot.directives import CONTEXT_DIRECTIVE
 from bot.language import detect, explicit_choice
 from bot.places import Gazetteer, Place
+from bot.responses import hours_text
 from bot.settings import LANGUAGES, get_settings
 
 # Longer than any place name she would write: not kept, so never echoed back.
@@ -48,6 +52,7 @@ class ActionUpdateConversationState(Action):
         slots.update(_language(tracker))
         slots.update(_place(tracker))
         slots.update(_validated(tracker, domain, slots))
+        slots.update(_retention_period(tracker, domain, slots))
         slots["fallback_count"] = (
             (tracker.get_slot("fallback_count") or 0) + 1
             if latest_intent(tracker) == "nlu_fallback"
@@ -56,12 +61,23 @@ class ActionUpdateConversationState(Action):
         slots.update(warn_before_reply(dispatcher, domain, tracker, slots))  # he may see this chat
         if not tracker.get_slot("welcomed"):
             slots["welcomed"] = True
-            slots["retention_hours"] = get_settings().conversation_retention_hours
             tracker.slots.update(slots)  # render the welcome in the language just detected
             if latest_intent(tracker) not in SAFETY_INTENTS:
-                say(dispatcher, domain, tracker, "utter_welcome", retention_hours=slots["retention_hours"])
+                say(dispatcher, domain, tracker, "utter_welcome",
+                    retention_period=tracker.get_slot("retention_period"))
         _report_context(dispatcher, tracker, slots)
         return [SlotSet(name, value) for name, value in slots.items()]
+
+
+def _retention_period(tracker: Tracker, domain: DomainDict, slots: dict[str, Any]) -> dict[str, str]:
+    """How long her conversation is kept, in her language: "1 hour", "24 sata", "21 час".
+
+    Rasa fills the privacy note (a rule's response) from the slot as it is, so
+    the slot is rendered again whenever her language, or the setting, changes.
+    """
+    language = slots.get("language") or language_of(tracker)
+    period = hours_text(domain["responses"], language, get_settings().conversation_retention_hours)
+    return {} if period == tracker.get_slot("retention_period") else {"retention_period": period}
 
 
 def _report_context(dispatcher: CollectingDispatcher, tracker: Tracker, slots: dict[str, Any]) -> None:

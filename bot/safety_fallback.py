@@ -27,7 +27,7 @@ import yaml
 from bot import emergency
 from bot.assistant import BotMessage, Button
 from bot.language import detect
-from bot.responses import render
+from bot.responses import hours_text, render
 from bot.settings import LANGUAGES, PROJECT_ROOT, Settings
 from rasa_components.lexicon import load_lexicon, match
 
@@ -46,6 +46,7 @@ class SafetyFallback:
     lexicon: dict[str, re.Pattern[str]]
     default_language: str
     default_country: str | None
+    retention_hours: int
 
     @classmethod
     def load(cls, settings: Settings, domain_file: Path = DOMAIN_FILE) -> SafetyFallback:
@@ -54,6 +55,7 @@ class SafetyFallback:
         return cls(
             responses=domain["responses"], numbers=emergency.load(), lexicon=load_lexicon(),
             default_language=settings.default_language, default_country=settings.default_country,
+            retention_hours=settings.conversation_retention_hours,
         )
 
     def flags(self, text: str) -> str | None:
@@ -69,6 +71,11 @@ class SafetyFallback:
             country or self.default_country, language, self_harm=intent == "self_harm"
         )
         return [self.say(REPLY_BY_INTENT[intent], language, numbers=numbers)]
+
+    def welcome(self, language: str) -> BotMessage:
+        """The welcome the app sends itself (a platform that wants it in the webhook's answer)."""
+        period = hours_text(self.responses, language, self.retention_hours)
+        return self.say("utter_welcome", language, retention_period=period)
 
     def say(self, name: str, language: str, **values: Any) -> BotMessage:
         """Response ``name`` of the domain in ``language``, as a message to deliver."""

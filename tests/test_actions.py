@@ -52,7 +52,7 @@ async def test_first_message_gets_the_welcome_in_her_language(executor):
     slots, responses = await run(executor, "action_validate_slot_mappings",
                                  tracker("zdravo, treba mi pomoc oko razvoda", "seek_legal_aid"))
     assert slots["language"] == "sr" and slots["welcomed"] is True
-    assert responses[0]["text"] == text_of("utter_welcome", "sr", retention_hours=24)
+    assert responses[0]["text"] == text_of("utter_welcome", "sr", retention_period="24 sata")
     assert [b["payload"] for b in responses[0]["buttons"]][0] == '/choose_language{"language": "en"}'
 
 
@@ -450,4 +450,56 @@ async def test_an_undecided_first_message_gets_the_configured_default_language(e
     finally:
         get_settings.cache_clear()
     assert slots["language"] == "sq"
-    assert responses[0]["text"] == text_of("utter_welcome", "sq", retention_hours=24)
+    assert responses[0]["text"] == text_of("utter_welcome", "sq", retention_period="24 orë")
+
+
+# How long her conversation is kept, as each language writes it (CLDR plural forms).
+RETENTION_PERIODS = {
+    1: {"en": "1 hour", "sq": "1 orë", "sr": "1 sat", "mk": "1 час"},
+    2: {"en": "2 hours", "sq": "2 orë", "sr": "2 sata", "mk": "2 часа"},
+    5: {"en": "5 hours", "sq": "5 orë", "sr": "5 sati", "mk": "5 часа"},
+    11: {"en": "11 hours", "sq": "11 orë", "sr": "11 sati", "mk": "11 часа"},
+    21: {"en": "21 hours", "sq": "21 orë", "sr": "21 sat", "mk": "21 час"},
+    24: {"en": "24 hours", "sq": "24 orë", "sr": "24 sata", "mk": "24 часа"},
+    48: {"en": "48 hours", "sq": "48 orë", "sr": "48 sati", "mk": "48 часа"},
+}
+
+
+@pytest.fixture
+def retention_hours(monkeypatch):
+    """Set CONVERSATION_RETENTION_HOURS for one test."""
+    from bot.settings import get_settings
+
+    def set_hours(hours: int) -> None:
+        monkeypatch.setenv("CONVERSATION_RETENTION_HOURS", str(hours))
+        get_settings.cache_clear()
+
+    yield set_hours
+    get_settings.cache_clear()
+
+
+def choosing(language: str, slots: dict[str, Any] | None = None) -> dict[str, Any]:
+    return tracker("/choose_language", "choose_language", slots,
+                   entities=[{"entity": "language", "value": language}])
+
+
+@pytest.mark.parametrize("language", ["en", "sq", "sr", "mk"])
+@pytest.mark.parametrize("hours", sorted(RETENTION_PERIODS))
+async def test_the_retention_period_is_written_as_her_language_counts(executor, retention_hours,
+                                                                      hours, language):
+    retention_hours(hours)
+    slots, responses = await run(executor, "action_validate_slot_mappings", choosing(language))
+    period = RETENTION_PERIODS[hours][language]
+    assert slots["retention_period"] == period
+    assert responses[0]["text"] == text_of("utter_welcome", language, retention_period=period)
+    assert f" {period} " in responses[0]["text"]
+    # Rasa renders the privacy note of a rule from the slot.
+    assert f" {period} " in text_of("utter_privacy", language, retention_period=slots["retention_period"])
+
+
+async def test_the_retention_period_follows_her_language(executor):
+    welcomed = {"welcomed": True, "language": "sq", "retention_period": "24 orë"}
+    slots, _ = await run(executor, "action_validate_slot_mappings", choosing("sr", welcomed))
+    assert slots["retention_period"] == "24 sata"
+    slots, _ = await run(executor, "action_validate_slot_mappings", choosing("sq", welcomed))
+    assert "retention_period" not in slots

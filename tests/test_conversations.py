@@ -130,6 +130,14 @@ async def test_a_turn_without_text_gets_the_fallback(live, fallback):
     assert replies and replies[0].text
 
 
+def test_the_apps_own_welcome_writes_the_retention_period_in_her_language():
+    fallback = SafetyFallback.load(Settings(conversation_retention_hours=21))
+    welcome = fallback.welcome("sr")
+    assert welcome.text == text_of("utter_welcome", "sr", retention_period="21 sat")
+    assert len(welcome.buttons) == 4
+    assert " 1 hour " in SafetyFallback.load(Settings(conversation_retention_hours=1)).welcome("en").text
+
+
 async def test_live_state_down_never_blocks_a_reply(fallback):
     assistant = ScriptedAssistant([BotMessage(text="hi")])
     before = counter("helpline_live_state_errors", operation="touch")

@@ -58,7 +58,7 @@ async def test_the_warning_comes_first_then_the_welcome():
     slots, texts = await run("action_validate_slot_mappings", tracker(
         "he reads all my messages and knows my passwords, what can i do", "report_online_violence"))
     assert texts[0] == text_of(WARNING, "en")
-    assert texts[1] == text_of("utter_welcome", "en", retention_hours=24)
+    assert texts[1] == text_of("utter_welcome", "en", retention_period="24 hours")
     assert slots["warned_watched_device"] is True
 
 
