@@ -70,7 +70,10 @@ def test_holdout_is_never_trained_on():
 def test_every_response_is_used_by_a_rule_a_story_or_an_action():
     sources = [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "nlu_data").glob("*.yml")]
     sources += [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "actions").glob("*.py")]
-    sources += [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "bot").glob("*.py")]  # the app's fallback
+    # The app's own texts: its fallback (bot/safety_fallback.py, bot/conversations.py) and the
+    # gateway's (bot/gateway: the reply to a voice message or photo, the welcome some platforms want).
+    for package in ("bot", "bot/gateway"):
+        sources += [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / package).glob("*.py")]
     categories = domain()["slots"]["service_category"]["values"]
     sources += [f"utter_ack_{category}" for category in categories]  # actions/support.py
     for form in domain()["forms"].values():  # a form asks for each slot with utter_ask_<slot>
