@@ -1,14 +1,16 @@
 """What happens to one message of hers, whatever channel it came from.
 
-Channels (the web chat now, messaging platforms later) turn a platform message
-into ``(sender_id, text)`` with a pseudonymous sender and call ``handle``; they
-get back the replies to deliver. ``handle`` always returns something to say:
+Channels turn a platform message into ``(sender_id, text)`` with a pseudonymous
+sender. ``POST /api/chat`` calls ``handle`` and gets back the replies to put in
+its response; the gateway (``bot.gateway``) and the web chat's socket call
+``answer``, which delivers replies as they come. Either way she always gets
+something to read:
 
 - the assistant's replies when they come within the first-reply deadline;
 - otherwise (Rasa down, frozen, slow, failing, or a turn without any text) the
   safety fallback (``bot.safety_fallback``): the numbers first. A slow turn goes
-  on behind the deadline; what it says is kept and delivered with her next
-  message.
+  on behind the deadline; what it says is delivered when it comes (``answer``),
+  or kept for her next message (``handle``).
 
 This is also where the privacy promises are kept: erasure on request (the
 assistant's ``erase_conversation`` directive) and after the retention period,
@@ -23,9 +25,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, TypeVar
 
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
@@ -42,6 +45,27 @@ SWEEP_LOCK = "retention-sweep"
 # Per live-state call on her message's path: 3 calls fit in the 5 s with the 4 s deadline.
 LIVE_STATE_TIMEOUT = 0.3
 T = TypeVar("T")
+
+
+Deliver = Callable[[list[BotMessage]], Awaitable[None]]
+
+
+class Outcome(Enum):
+    """What became of a message given to ``Conversations.answer``."""
+
+    DONE = "done"
+    RETRY = "retry"  # the assistant did not take it: keep it and try again later
+
+
+@dataclass(frozen=True)
+class FirstAnswer:
+    """What she is told first. ``fallback`` is the app's own answer (empty when the assistant
+    said all it must in time); ``reason`` says why it was needed."""
+
+    fallback: list[BotMessage]
+    replies: list[BotMessage]
+    reason: str | None
+    numbers_given: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,18 +109,71 @@ class Conversations:
     async def handle(self, sender_id: str, text: str) -> list[BotMessage]:
         """Her replies to ``text``: the assistant's, or the safety fallback's. Never raises.
 
-        The deadline counts from here; live-state calls get a short timeout of
-        their own, so that not even a frozen Redis delays the numbers.
+        For a channel that answers in the request itself (``POST /api/chat``): a
+        slow turn's replies are kept and come with her next message.
         """
         started = asyncio.get_running_loop().time()
         turn = asyncio.ensure_future(self._turn(sender_id, text))
         await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
         late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
+        first = await self._first_answer(sender_id, text, turn, started)
+        if first.reason == "slow":
+            self._finish_behind(sender_id, turn)
+        if first.fallback:
+            return first.fallback + first.replies + late  # the numbers first; what came late after them
+        if first.numbers_given:
+            return first.replies + late
+        return late + first.replies
+
+    async def answer(
+        self, sender_id: str, text: str, deliver: Deliver, *, fallback_given: bool = False
+    ) -> Outcome:
+        """Answer ``text`` through ``deliver``, as soon as there is something to say. Never raises.
+
+        For channels that can send at any time (the messaging platforms, the web
+        chat's socket): the safety fallback goes out at the deadline and a slow
+        turn's replies follow when they come. Returns ``Outcome.RETRY`` when the
+        assistant could not take the message (down): the caller keeps it and
+        calls again later with ``fallback_given=True``, so that she is not sent
+        the numbers twice for one message.
+        """
+        started = asyncio.get_running_loop().time()
+        turn = asyncio.ensure_future(self._turn(sender_id, text))
+        await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
+        first = await self._first_answer(sender_id, text, turn, started)
+        if first.fallback and not fallback_given:
+            await deliver(first.fallback)
+        if first.replies:
+            await deliver(first.replies)
+        if first.reason == "unavailable":
+            return Outcome.RETRY
+        if first.reason != "slow":
+            return Outcome.DONE
+        try:
+            finished = await turn
+        except AssistantUnavailable:
+            return Outcome.RETRY
+        except Exception:  # noqa: BLE001 - already logged by nobody: it failed after she was answered
+            logger.error("a slow turn failed after the safety fallback")
+            return Outcome.DONE
+        if finished.replies:
+            await deliver(finished.replies)
+        return Outcome.DONE
+
+    async def language_of(self, sender_id: str) -> str:
+        """Her language as the assistant last reported it, else the default."""
+        context = await self._guarded("read context", self._store.context(sender_id), {})
+        return context.get("language") or self._fallback.default_language
+
+    async def _first_answer(
+        self, sender_id: str, text: str, turn: asyncio.Future[Turn], started: float
+    ) -> FirstAnswer:
+        """What she is told first: the assistant's turn if it came in time with what it must
+        say; otherwise the safety fallback (numbers first) and whatever the turn said."""
         remaining = self._deadline - (asyncio.get_running_loop().time() - started)
         try:
             finished = await asyncio.wait_for(asyncio.shield(turn), max(0.0, remaining))
         except asyncio.TimeoutError:
-            self._finish_behind(sender_id, turn)
             reason, replies = "slow", []
         except AssistantUnavailable:
             reason, replies = "unavailable", []
@@ -106,17 +183,17 @@ class Conversations:
         else:
             replies = finished.replies
             if finished.numbers_given:
-                return replies + late  # the numbers first
+                return FirstAnswer([], replies, None, numbers_given=True)
             if any(reply.text for reply in replies) and not self._fallback.flags(text):
-                return late + replies
+                return FirstAnswer([], replies, None)
             # No text, or a flagged message without the numbers (the numbers action
             # failed and Rasa went on to its next response).
             reason = "no text" if not any(reply.text for reply in replies) else "numbers missing"
         SAFETY_FALLBACKS.labels(reason).inc()
         logger.warning("assistant %s: the app answered with the safety fallback", reason)
         context = await self._guarded("read context", self._store.context(sender_id), {})
-        answer = self._fallback.replies(text, context.get("language"), context.get("country"))
-        return answer + replies + late  # the numbers first; what came late after them
+        fallback = self._fallback.replies(text, context.get("language"), context.get("country"))
+        return FirstAnswer(fallback, replies, reason)
 
     async def _turn(self, sender_id: str, text: str) -> Turn:
         """One turn of the assistant with its directives carried out.

@@ -15,3 +15,9 @@ LIVE_STATE_ERRORS = Counter(
 )
 ERASURES = Counter("helpline_erasures", "Conversation erasures, by trigger and outcome", ["trigger", "outcome"])
 SWEEP_ERRORS = Counter("helpline_sweep_errors", "Retention sweeps that failed and will be retried")
+GATEWAY_MESSAGES = Counter(
+    "helpline_gateway_messages", "Platform messages, by platform and what became of them", ["platform", "outcome"]
+)
+GATEWAY_DELIVERIES = Counter(
+    "helpline_gateway_deliveries", "Sends to the platforms, by platform and outcome", ["platform", "outcome"]
+)

@@ -67,6 +67,30 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="How often expired conversations are looked for."
     )
 
+    # Channels: a platform whose credentials are absent is off. Each *_api_base
+    # defaults to the platform's real API; tests point it at a local stand-in.
+    address_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated (newest first), encrypting reply addresses.",
+    )
+    public_url: str | None = Field(
+        default=None, description="The app's public HTTPS address, for registering webhooks."
+    )
+    gateway_workers: int = Field(
+        default=16, ge=1, description="Conversations one instance works on at the same time."
+    )
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    viber_auth_token: SecretStr | None = None
+    viber_api_base: str = "https://chatapi.viber.com"
+    viber_bot_name: str = Field(default="Helpline", description="Sender name of the Viber bot.")
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
+
     # Helpline
     default_country: str | None = Field(
         default=None, description="ISO code of the country the helpline serves, if only one."
@@ -103,6 +127,16 @@ class Settings(BaseSettings):
                 f"PSEUDONYM_PEPPER must be set (at least {MIN_PEPPER_LENGTH} characters) with "
                 "REDIS_URL or DATABASE_URL: instances and restarts must share one pepper"
             )
+        return None
+
+    def address_key_problem(self) -> str | None:
+        """Why reply addresses cannot be kept with this configuration, or None.
+
+        Redis outlives a process: the addresses kept there need a key that every
+        instance and every restart shares. One process alone may use a key of its own.
+        """
+        if self.redis_url and self.address_key is None:
+            return "ADDRESS_KEY must be set with REDIS_URL (see docs/configuration.md)"
         return None
 
 

@@ -1,7 +1,6 @@
-"""Messaging platform adapters (Telegram, Viber, WhatsApp, web chat widget).
+"""Messaging platforms, one module each behind ``channels.base.Channel``.
 
-Each platform becomes one module behind one small interface that turns a
-platform update into ``(pseudonymous sender, text)`` for
-``bot.conversations.Conversations.handle`` and sends its replies back. The
-local web chat of ``bot.app`` is the first user of that path.
+``channels.registry.open_channels`` builds the configured ones; each
+platform module imports only ``channels.base`` and its own libraries. The shared path
+behind them (queues, outbox, addresses) is ``bot.gateway``.
 """

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 
 from bot.assistant import AssistantUnavailable, BotMessage
+from channels.base import SENT, Address, Delivery, DeliveryOutcome, Inbound, MalformedUpdate
 
 
 class ScriptedAssistant:
@@ -52,3 +55,55 @@ class FrozenLiveState:
             await asyncio.Event().wait()
 
         return hang
+
+
+class LoopbackChannel:
+    """A platform of the tests: JSON updates ``{"user", "id", "text", "kind"}``, sends recorded.
+
+    ``outcomes`` scripts what the next sends return (then SENT); ``deleted`` records deletions.
+    """
+
+    def __init__(self, name: str = "loopback", can_delete: bool = True) -> None:
+        self.name, self.can_delete = name, can_delete
+        self.sent: list[tuple[str, str | None, tuple[str, ...]]] = []  # (chat, text, payloads)
+        self.outcomes: list = []
+        self.deleted: list[tuple[str, list[str]]] = []
+        self.acknowledged: list[str] = []
+        self._next_id = 1000
+
+    def verify(self, headers, body: bytes) -> bool:
+        return headers.get("x-loopback") == "ok"
+
+    def parse(self, body: bytes):
+        try:
+            data = json.loads(body)
+            return [Inbound(self.name, data["user"], data["id"], data.get("kind", "text"),
+                            Address(self.name, f"chat-{data['user']}", time.time()), data.get("text", ""),
+                            deletable_ids=(f"in-{data['id']}",), callback_id=data.get("callback"))]
+        except (ValueError, KeyError, TypeError) as error:
+            raise MalformedUpdate(str(error)) from error
+
+    def handshake(self, params):
+        return None
+
+    def start_answer(self, welcome):
+        return None
+
+    async def send(self, address, message):
+        if self.outcomes and (outcome := self.outcomes.pop(0)) is not SENT:
+            return outcome
+        self._next_id += 1
+        self.sent.append((address.chat, message.text, tuple(b.payload for b in message.buttons)))
+        return Delivery(DeliveryOutcome.SENT, sent_ids=(f"out-{self._next_id}",))
+
+    async def acknowledge(self, callback_id: str) -> None:
+        self.acknowledged.append(callback_id)
+
+    async def delete(self, address, message_ids) -> None:
+        self.deleted.append((address.chat, list(message_ids)))
+
+    async def register_webhook(self, url: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

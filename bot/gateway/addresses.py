@@ -1,0 +1,76 @@
+"""Reply addresses: pseudonym → her platform address, sealed, for the conversation's lifetime.
+
+What is kept, under the pseudonym only, each value sealed (``bot.gateway.sealing``):
+
+- her address on the platform (``channels.base.Address``) and whether the
+  platform refused further sends for good (she blocked the bot);
+- the platform ids of the chat's messages, hers and the bot's, that the bot may
+  delete when she asks for erasure (Telegram).
+
+Both expire with the conversation's retention period, renewed by each of her
+messages, and ``erase`` removes them. Nothing here is ever logged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from bot.gateway.sealing import Sealer
+from bot.live import LiveState
+from channels.base import Address
+
+
+class ReplyAddresses:
+    """Sealed reply addresses in live state (Redis or in-process)."""
+
+    name = "reply addresses"
+
+    def __init__(self, live: LiveState, sealer: Sealer, retention_seconds: float) -> None:
+        self._live = live
+        self._sealer = sealer
+        self._ttl = retention_seconds
+
+    async def remember(self, sender_id: str, address: Address) -> None:
+        """Keep (or renew) her address: she wrote, so sends to her are allowed again."""
+        record = {"address": asdict(address), "gone": False}
+        await self._live.value_set(_key(sender_id), self._sealer.seal(json.dumps(record)), self._ttl)
+
+    async def get(self, sender_id: str) -> Address | None:
+        """Her address, or None when unknown, erased, expired, or refused by the platform."""
+        record = await self._record(sender_id)
+        if record is None or record["gone"]:
+            return None
+        return Address(**record["address"])
+
+    async def mark_gone(self, sender_id: str) -> None:
+        """The platform refuses sends to her for good: stop until she writes again."""
+        record = await self._record(sender_id)
+        if record is not None:
+            record["gone"] = True
+            await self._live.value_set(_key(sender_id), self._sealer.seal(json.dumps(record)), self._ttl)
+
+    async def add_message_ids(self, sender_id: str, message_ids: list[str]) -> None:
+        """Remember ids of the chat's messages, for deletion on erasure (only while she is known)."""
+        if message_ids and await self._live.value_get(_key(sender_id)) is not None:
+            sealed = [self._sealer.seal(message_id) for message_id in message_ids]
+            await self._live.list_push(_ids_key(sender_id), sealed, self._ttl)
+
+    async def take_message_ids(self, sender_id: str) -> list[str]:
+        """The remembered message ids, removed from the store."""
+        return [self._sealer.open(item) for item in await self._live.list_take(_ids_key(sender_id))]
+
+    async def erase(self, sender_id: str) -> None:
+        await self._live.delete(_key(sender_id), _ids_key(sender_id))
+
+    async def _record(self, sender_id: str) -> dict | None:
+        sealed = await self._live.value_get(_key(sender_id))
+        return json.loads(self._sealer.open(sealed)) if sealed else None
+
+
+def _key(sender_id: str) -> str:
+    return f"addresses:{sender_id}"
+
+
+def _ids_key(sender_id: str) -> str:
+    return f"addresses:messages:{sender_id}"

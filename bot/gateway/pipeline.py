@@ -1,0 +1,312 @@
+"""The path every platform message takes: accepted once, answered in order, delivered surely.
+
+1. ``accept`` (in the webhook, before the platform gets its 200): her address is
+   kept sealed (``ReplyAddresses``), and her message is pushed, sealed, onto her
+   conversation's inbox queue together with a set-if-absent *seen* mark of
+   (platform, message id): a retried delivery is queued once, and nothing is
+   acknowledged that is not persisted.
+2. Inbox workers (``gateway_workers`` per instance) claim one conversation at a
+   time (a lease in the queue, so that instances never work on the same
+   conversation together) and answer its messages head first through
+   ``Conversations.answer``: the assistant, or the safety fallback at the
+   deadline. A message the assistant could not take (Rasa down) stays at the
+   head and is retried with backoff; she already has the numbers.
+3. Replies go onto her conversation's outbox queue, each with her address
+   sealed in it, and outbox workers send them in order through the channel,
+   retrying what the platform asks to retry (``retry_after``) and stopping for
+   good when it refuses (she blocked the bot). A reply that cannot be sent is
+   logged without content and counted, never dropped silently.
+
+A worker that dies lets its lease expire: another one, on any instance, takes
+the conversation up where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import asdict, dataclass, replace
+
+from bot import places
+from bot.assistant import BotMessage, Button
+from bot.conversations import Conversations, Outcome
+from bot.gateway.addresses import ReplyAddresses
+from bot.gateway.queues import Queues
+from bot.gateway.sealing import Sealer
+from bot.identity import pseudonym
+from bot.metrics import GATEWAY_DELIVERIES, GATEWAY_MESSAGES
+from bot.safety_fallback import SafetyFallback
+from bot.settings import LANGUAGES
+from channels.base import Address, Channel, Delivery, DeliveryOutcome, Inbound, Outbound
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 15.0  # a dead worker's conversation is taken up again after this
+IDLE_POLL_SECONDS = 0.25  # how often an idle worker looks for work other instances queued
+SEEN_SECONDS = 48 * 3600  # platforms retry for hours at most (Telegram: 24 h)
+MAX_INBOX_ATTEMPTS = 60  # about an hour of backoff with the assistant down
+MAX_SEND_ATTEMPTS = 12  # about 15 minutes of backoff
+MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One of her messages waiting in the inbox (sealed at rest)."""
+
+    platform: str
+    kind: str
+    text: str
+    language_hint: str | None = None
+    location: tuple[float, float] | None = None
+    callback_id: str | None = None
+    attempts: int = 0
+    fallback_given: bool = False
+
+    @classmethod
+    def of(cls, message: Inbound) -> Queued:
+        return cls(message.platform, message.kind, message.text, message.language_hint,
+                   message.location, message.callback_id)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One reply waiting in the outbox, with the address it goes to (sealed at rest)."""
+
+    address: Address
+    text: str | None
+    buttons: tuple[tuple[str, str], ...] = ()
+    attempts: int = 0
+
+    def outbound(self) -> Outbound:
+        return Outbound(self.text, tuple(Button(title, payload) for title, payload in self.buttons))
+
+
+class Gateway:
+    """Accepts platform messages and runs the inbox and outbox workers of this instance."""
+
+    def __init__(
+        self,
+        channels: dict[str, Channel],
+        conversations: Conversations,
+        fallback: SafetyFallback,
+        inbox: Queues,
+        outbox: Queues,
+        addresses: ReplyAddresses,
+        sealer: Sealer,
+        pepper: bytes,
+        retention_seconds: float,
+    ) -> None:
+        self.channels = channels
+        self._conversations = conversations
+        self._fallback = fallback
+        self._inbox = inbox
+        self._outbox = outbox
+        self._addresses = addresses
+        self._sealer = sealer
+        self._pepper = pepper
+        self._retention = retention_seconds
+        self._instance = uuid.uuid4().hex[:12]
+        self._inbox_ready = asyncio.Event()
+        self._outbox_ready = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ accept
+
+    async def accept(self, channel: Channel, messages: list[Inbound]) -> int:
+        """Persist her messages before the platform is acknowledged; return how many were new.
+
+        Raises when the stores cannot be reached: the webhook then fails and the
+        platform delivers again later.
+        """
+        new = 0
+        for message in messages:
+            sender_id = pseudonym(self._pepper, channel.name, message.user_id)
+            await self._addresses.remember(sender_id, message.address)
+            await self._addresses.add_message_ids(sender_id, list(message.deletable_ids))
+            item = self._sealer.seal(json.dumps(asdict(Queued.of(message))))
+            if await self._inbox.push(sender_id, item, self._retention,
+                                      once=self._seen_key(channel.name, message.message_id),
+                                      once_ttl_seconds=SEEN_SECONDS):
+                new += 1
+                GATEWAY_MESSAGES.labels(channel.name, "accepted").inc()
+            else:
+                GATEWAY_MESSAGES.labels(channel.name, "duplicate").inc()
+        if new:
+            self._inbox_ready.set()
+        return new
+
+    def welcome(self, language_hint: str | None) -> Outbound:
+        """The welcome for platforms that want it in the webhook's own response (Viber)."""
+        language = language_hint if language_hint in LANGUAGES else self._fallback.default_language
+        message = self._fallback.welcome(language)
+        return Outbound(message.text, message.buttons)
+
+    def _seen_key(self, platform: str, message_id: str) -> str:
+        """The platform's message id, keyed (some ids embed her phone number)."""
+        digest = hmac.new(self._pepper, f"{platform}\x00{message_id}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:40]
+
+    # ----------------------------------------------------------------- workers
+
+    def start(self, workers: int) -> None:
+        """Start this instance's inbox and outbox workers."""
+        for number in range(workers):
+            owner = f"{self._instance}-{number}"
+            self._workers.append(asyncio.create_task(
+                self._work(self._inbox, self._inbox_ready, owner, self._answer_next)))
+            self._workers.append(asyncio.create_task(
+                self._work(self._outbox, self._outbox_ready, owner, self._send_next)))
+
+    async def close(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with suppress(asyncio.CancelledError):
+                await task
+        self._workers.clear()
+        for channel in self.channels.values():
+            await channel.close()
+        await self._inbox.close()
+        await self._outbox.close()
+
+    async def _work(self, queues: Queues, ready: asyncio.Event, owner: str,
+                    step: Callable[[str, str, str], Awaitable[bool]]) -> None:
+        """Claim a due conversation, work through its queue with ``step``; forever."""
+        while True:
+            try:
+                key = await queues.claim(owner, LEASE_SECONDS)
+            except Exception as error:  # noqa: BLE001 - the store will be back
+                logger.error("%s claim failed: %s", queues.name, type(error).__name__)
+                key = None
+            if key is None:
+                ready.clear()
+                with suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(ready.wait(), IDLE_POLL_SECONDS)
+                continue
+            try:
+                async with _renewing(queues, key, owner):
+                    while (raw := await queues.peek(key)) is not None and await step(key, owner, raw):
+                        if not await queues.pop(key, owner):
+                            break
+            except Exception as error:  # noqa: BLE001 - the lease expires and it is retried
+                logger.error("%s work failed: %s", queues.name, type(error).__name__)
+
+    # ------------------------------------------------------------------- inbox
+
+    async def _answer_next(self, sender_id: str, owner: str, raw: str) -> bool:
+        """Answer the head message of her inbox; True when it is done (pop it)."""
+        queued = Queued(**json.loads(self._sealer.open(raw)))
+        channel = self.channels.get(queued.platform)
+        address = await self._addresses.get(sender_id)
+        if channel is None or address is None:
+            GATEWAY_MESSAGES.labels(queued.platform, "no address").inc()
+            logger.warning("a message of %s cannot be answered: no channel or address", queued.platform)
+            return True
+        if queued.callback_id:
+            await channel.acknowledge(queued.callback_id)
+        deliver = self._deliverer(sender_id, address)
+        if queued.kind == "unsupported":
+            language = await self._conversations.language_of(sender_id)
+            await deliver([self._fallback.say("utter_text_only", language)])
+            return True
+        outcome = await self._conversations.answer(
+            sender_id, _assistant_text(queued), deliver, fallback_given=queued.fallback_given
+        )
+        if outcome is Outcome.DONE:
+            GATEWAY_MESSAGES.labels(queued.platform, "answered").inc()
+            return True
+        if queued.attempts + 1 >= MAX_INBOX_ATTEMPTS:
+            GATEWAY_MESSAGES.labels(queued.platform, "given up").inc()
+            logger.error("a message of %s was given up after %d attempts", queued.platform, queued.attempts + 1)
+            return True
+        retry = replace(queued, attempts=queued.attempts + 1, fallback_given=True)
+        await self._inbox.replace_head(sender_id, owner, self._sealer.seal(json.dumps(asdict(retry))))
+        await self._inbox.release(sender_id, owner, _backoff(retry.attempts))
+        return False
+
+    def _deliverer(self, sender_id: str, address: Address) -> Callable[[list[BotMessage]], Awaitable[None]]:
+        """Replies to her go onto her outbox with the address they go to."""
+
+        async def deliver(replies: list[BotMessage]) -> None:
+            for reply in replies:
+                pending = Pending(address, reply.text, tuple((b.title, b.payload) for b in reply.buttons))
+                await self._outbox.push(sender_id, self._sealer.seal(json.dumps(asdict(pending))), self._retention)
+            self._outbox_ready.set()
+
+        return deliver
+
+    # ------------------------------------------------------------------ outbox
+
+    async def _send_next(self, sender_id: str, owner: str, raw: str) -> bool:
+        """Send the head reply of her outbox; True when it is done with (pop it)."""
+        data = json.loads(self._sealer.open(raw))
+        pending = Pending(Address(**data["address"]), data["text"],
+                          tuple(tuple(b) for b in data["buttons"]), data["attempts"])
+        channel = self.channels.get(pending.address.platform)
+        if channel is None:
+            _dropped(pending.address.platform, "channel off")
+            return True
+        delivery = await channel.send(pending.address, pending.outbound())
+        GATEWAY_DELIVERIES.labels(channel.name, delivery.outcome.value).inc()
+        if delivery.outcome is DeliveryOutcome.SENT:
+            await self._addresses.add_message_ids(sender_id, list(delivery.sent_ids))
+            return True
+        if delivery.outcome is DeliveryOutcome.GONE:
+            _dropped(channel.name, delivery.reason or "refused")
+            await self._addresses.mark_gone(sender_id)
+            await self._outbox.forget(sender_id)
+            return False
+        return await self._retry_send(sender_id, owner, pending, delivery)
+
+    async def _retry_send(self, sender_id: str, owner: str, pending: Pending, delivery: Delivery) -> bool:
+        attempts = pending.attempts + 1
+        if attempts >= MAX_SEND_ATTEMPTS:
+            _dropped(pending.address.platform, "retries exhausted")
+            return True
+        retry = replace(pending, attempts=attempts)
+        await self._outbox.replace_head(sender_id, owner, self._sealer.seal(json.dumps(asdict(retry))))
+        await self._outbox.release(sender_id, owner, delivery.retry_after or _backoff(attempts))
+        return False
+
+
+def _assistant_text(queued: Queued) -> str:
+    """What the assistant is sent for her message."""
+    if queued.kind == "start":
+        if queued.language_hint:
+            return "/greet" + json.dumps({"language": queued.language_hint})
+        return "/greet"
+    if queued.kind == "location" and queued.location:
+        return places.location_message(*queued.location) or "/inform_location"
+    return queued.text
+
+
+def _backoff(attempts: int) -> float:
+    return min(MAX_BACKOFF_SECONDS, 2.0 ** max(0, attempts - 1))
+
+
+def _dropped(platform: str, reason: str) -> None:
+    GATEWAY_DELIVERIES.labels(platform, "dropped").inc()
+    logger.error("a reply on %s could not be delivered: %s", platform, reason)
+
+
+@asynccontextmanager
+async def _renewing(queues: Queues, key: str, owner: str) -> AsyncIterator[None]:
+    """Keep the lease of ``key`` while working on it."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            with suppress(Exception):
+                await queues.renew(key, owner, LEASE_SECONDS)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()

@@ -1,0 +1,315 @@
+"""Per-conversation FIFO queues that several app instances share: the inbox and the outbox.
+
+A queue holds one list of items per key (a conversation's pseudonym) and an
+index of the keys that have work, scored by when they are due. A worker
+*claims* a due key for a lease (nobody else takes it meanwhile), works through
+its items head first (``peek``, then ``pop`` once the item is done), renews the
+lease while it works, and ``release``s the key with a later due time to retry
+it (backoff). Claims carry an owner token: a worker whose lease ran out cannot
+pop what another worker now owns. A worker that dies simply lets its lease
+expire: the key is due again and the item it was on is done again (at least
+once; the conversation's order is kept).
+
+``push`` can take a *once* key (set-if-absent with an expiry, in the same
+atomic step as the push): a platform's retried delivery is accepted once, and
+nothing is marked as seen that was not also queued.
+
+Two implementations: ``RedisQueues`` (Lua scripts, one atomic step each) and
+``MemoryQueues`` (one process; a real implementation, not a test double).
+Items are opaque strings: the gateway seals them before they are pushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class Queues(Protocol):
+    """Keyed FIFO queues with leases; every operation atomic."""
+
+    name: str
+
+    async def push(self, key: str, item: str, ttl_seconds: float,
+                   once: str | None = None, once_ttl_seconds: float = 0) -> bool:
+        """Append ``item`` to ``key``'s queue, due now unless claimed; False if ``once`` was seen.
+
+        The key's items expire ``ttl_seconds`` after the last push.
+        """
+
+    async def claim(self, owner: str, lease_seconds: float) -> str | None:
+        """Take the earliest due key that nobody holds, for ``lease_seconds``; None if none is due."""
+
+    async def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when ``owner`` no longer holds ``key``."""
+
+    async def peek(self, key: str) -> str | None:
+        """The head item of ``key`` (None when its queue is empty)."""
+
+    async def replace_head(self, key: str, owner: str, item: str) -> bool:
+        """Replace the head item (its attempt count, say); False when not the owner."""
+
+    async def pop(self, key: str, owner: str) -> bool:
+        """Remove the head item; when the queue is empty, the key is released. Returns
+        whether items are left (False also when ``owner`` no longer holds ``key``)."""
+
+    async def release(self, key: str, owner: str, due_in_seconds: float) -> None:
+        """Give the key back, due again after ``due_in_seconds``."""
+
+    async def pending(self) -> int:
+        """How many keys have work (for /health and the benchmark)."""
+
+    async def forget(self, key: str) -> None:
+        """Drop the key's queue (a chat that is gone)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+# ---------------------------------------------------------------------- memory
+
+
+@dataclass
+class _Entry:
+    items: list[str] = field(default_factory=list)
+    due: float = 0.0
+    owner: str | None = None
+    expires: float = 0.0
+
+
+class MemoryQueues:
+    """The queues of one process, guarded by an asyncio lock."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._entries: dict[str, _Entry] = {}
+        self._seen: dict[str, float] = {}  # once key -> expiry
+        self._guard = asyncio.Lock()
+
+    async def push(self, key: str, item: str, ttl_seconds: float,
+                   once: str | None = None, once_ttl_seconds: float = 0) -> bool:
+        now = time.monotonic()
+        async with self._guard:
+            if once is not None:
+                if self._seen.get(once, 0) > now:
+                    return False
+                self._seen = {k: t for k, t in self._seen.items() if t > now}
+                self._seen[once] = now + once_ttl_seconds
+            entry = self._entries.get(key)
+            if entry is None or entry.expires <= now:
+                entry = self._entries[key] = _Entry(due=now)
+            entry.items.append(item)
+            entry.expires = now + ttl_seconds
+            return True
+
+    async def claim(self, owner: str, lease_seconds: float) -> str | None:
+        now = time.monotonic()
+        async with self._guard:
+            due = [(e.due, k) for k, e in self._entries.items() if e.due <= now and e.expires > now]
+            if not due:
+                return None
+            _, key = min(due)
+            entry = self._entries[key]
+            entry.owner, entry.due = owner, now + lease_seconds
+            return key
+
+    async def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
+        async with self._guard:
+            entry = self._owned(key, owner)
+            if entry is None:
+                return False
+            entry.due = time.monotonic() + lease_seconds
+            return True
+
+    async def peek(self, key: str) -> str | None:
+        async with self._guard:
+            entry = self._entries.get(key)
+            return entry.items[0] if entry and entry.items else None
+
+    async def replace_head(self, key: str, owner: str, item: str) -> bool:
+        async with self._guard:
+            entry = self._owned(key, owner)
+            if entry is None or not entry.items:
+                return False
+            entry.items[0] = item
+            return True
+
+    async def pop(self, key: str, owner: str) -> bool:
+        async with self._guard:
+            entry = self._owned(key, owner)
+            if entry is None:
+                return False
+            if entry.items:
+                entry.items.pop(0)
+            if not entry.items:
+                del self._entries[key]
+                return False
+            return True
+
+    async def release(self, key: str, owner: str, due_in_seconds: float) -> None:
+        async with self._guard:
+            entry = self._owned(key, owner)
+            if entry is not None:
+                entry.owner, entry.due = None, time.monotonic() + due_in_seconds
+
+    async def pending(self) -> int:
+        now = time.monotonic()
+        async with self._guard:
+            return sum(1 for e in self._entries.values() if e.expires > now and e.items)
+
+    async def forget(self, key: str) -> None:
+        async with self._guard:
+            self._entries.pop(key, None)
+
+    async def close(self) -> None:
+        return None
+
+    def _owned(self, key: str, owner: str) -> _Entry | None:
+        entry = self._entries.get(key)
+        return entry if entry is not None and entry.owner == owner else None
+
+
+# ----------------------------------------------------------------------- redis
+
+# KEYS: items, due index, owners hash, [once]; ARGV: key, item, ttl ms, now ms, [once ttl ms]
+_PUSH = """
+if KEYS[4] and redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) == false then
+  return 0
+end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[1])
+return 1
+"""
+# KEYS: due index, owners hash; ARGV: now ms, lease ms, owner, items prefix
+# Skips (and drops) keys whose items expired.
+_CLAIM = """
+for i = 1, 20 do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+  if #due == 0 then return false end
+  local key = due[1]
+  if redis.call('EXISTS', ARGV[4] .. key) == 1 then
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), key)
+    redis.call('HSET', KEYS[2], key, ARGV[3])
+    return key
+  end
+  redis.call('ZREM', KEYS[1], key)
+  redis.call('HDEL', KEYS[2], key)
+end
+return false
+"""
+# KEYS: due index, owners hash; ARGV: key, owner, new due ms
+_RENEW = """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+return 1
+"""
+# KEYS: due index, owners hash, items; ARGV: key, owner, new due ms
+_RELEASE = """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+return 1
+"""
+# KEYS: due index, owners hash, items; ARGV: key, owner
+_POP = """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return -1 end
+redis.call('LPOP', KEYS[3])
+local left = redis.call('LLEN', KEYS[3])
+if left == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return left
+"""
+# KEYS: owners hash, items; ARGV: key, owner, item
+_REPLACE_HEAD = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('LLEN', KEYS[2]) == 0 then return 0 end
+redis.call('LSET', KEYS[2], 0, ARGV[3])
+return 1
+"""
+
+
+class RedisQueues:
+    """The queues in Redis, shared by every instance: ``<prefix><name>:…`` keys."""
+
+    def __init__(self, redis: Redis, name: str, prefix: str = "helpline:") -> None:
+        self.name = name
+        self._redis = redis
+        base = f"{prefix}{name}:"
+        self._due, self._owners, self._items, self._once = (
+            base + "due", base + "owners", base + "items:", base + "once:"
+        )
+        self._push = redis.register_script(_PUSH)
+        self._claim = redis.register_script(_CLAIM)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+        self._pop = redis.register_script(_POP)
+        self._replace_head = redis.register_script(_REPLACE_HEAD)
+
+    def keys_of(self, key: str) -> list[str]:
+        """The Redis keys that hold something of ``key`` (for tests that scan Redis)."""
+        return [self._items + key]
+
+    async def push(self, key: str, item: str, ttl_seconds: float,
+                   once: str | None = None, once_ttl_seconds: float = 0) -> bool:
+        keys = [self._items + key, self._due, self._owners]
+        args: list[object] = [key, item, _ms(ttl_seconds), _now_ms()]
+        if once is not None:
+            keys.append(self._once + once)
+            args.append(_ms(once_ttl_seconds))
+        return bool(await self._push(keys=keys, args=args))
+
+    async def claim(self, owner: str, lease_seconds: float) -> str | None:
+        key = await self._claim(
+            keys=[self._due, self._owners], args=[_now_ms(), _ms(lease_seconds), owner, self._items]
+        )
+        return key.decode() if isinstance(key, bytes) else key
+
+    async def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
+        return bool(await self._renew(
+            keys=[self._due, self._owners], args=[key, owner, _now_ms() + _ms(lease_seconds)]
+        ))
+
+    async def peek(self, key: str) -> str | None:
+        item = await self._redis.lindex(self._items + key, 0)
+        return item.decode() if isinstance(item, bytes) else item
+
+    async def replace_head(self, key: str, owner: str, item: str) -> bool:
+        return bool(await self._replace_head(keys=[self._owners, self._items + key], args=[key, owner, item]))
+
+    async def pop(self, key: str, owner: str) -> bool:
+        left = await self._pop(keys=[self._due, self._owners, self._items + key], args=[key, owner])
+        return int(left) > 0
+
+    async def release(self, key: str, owner: str, due_in_seconds: float) -> None:
+        await self._release(
+            keys=[self._due, self._owners, self._items + key],
+            args=[key, owner, _now_ms() + _ms(due_in_seconds)],
+        )
+
+    async def pending(self) -> int:
+        return int(await self._redis.zcard(self._due))
+
+    async def forget(self, key: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._items + key)
+            pipe.zrem(self._due, key)
+            pipe.hdel(self._owners, key)
+            await pipe.execute()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
