@@ -21,6 +21,11 @@ words ("bar", "nisu", "centar"); see ``Gazetteer.find_in`` for the rules
 that keep those out. A message naming a country ("jam ne Kosove") resolves to
 the country itself (``kind="country"``, at its capital's coordinates) unless it
 also names a town, which is then preferred as the more precise answer.
+
+A location she shares (a platform's map pin) becomes the town or municipality
+it is in, the nearest within ``NEAREST_RADIUS_KM`` (``Gazetteer.place_at``),
+sent on to the assistant as the message a place button would send
+(``location_message``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import csv
 import functools
 import gc
 import itertools
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +43,7 @@ from pathlib import Path
 
 from bot.text import fold
 
-__all__ = ["Gazetteer", "Place", "distance_km"]
+__all__ = ["Gazetteer", "Place", "distance_km", "location_message"]
 
 DATA_DIR = Path(__file__).with_name("data")
 PLACES_CSV = DATA_DIR / "places.csv"
@@ -51,6 +57,7 @@ MAX_NAME_WORDS = 5  # longer GeoNames alternates are official titles nobody type
 EXACT_WEIGHT = 10  # a name as written beats an inflection of a town up to 10x bigger
 NOTABLE_POPULATION = 10_000  # a place women name even with a common word ("u baru")
 TOWN_POPULATION = 3_000  # below this, a village needs its exact name and a capital
+NEAREST_RADIUS_KM = 30.0  # a shared location farther than this from any town is no place of ours
 
 # Case endings of Albanian (definite -a/-i/-it/-in, genitive -ës, accusative
 # -ën...) and Serbian/Bosnian (-u, -a, -om, -og, -oj, -ima...) in folded
@@ -493,18 +500,66 @@ class Gazetteer:
 
         ``place`` itself and countries (which sit at their capitals) are left out.
         """
+        around = [(distance, other.id, other) for distance, other in
+                  self._within(place.lat, place.lon, radius_km) if other.id != place.id]
+        return [other for _, _, other in sorted(around, key=lambda item: item[:2])]
+
+    def place_at(self, lat: float, lon: float, radius_km: float = NEAREST_RADIUS_KM) -> Place | None:
+        """The town or municipality a location she shared is in, or None when none is near.
+
+        The nearest place within ``radius_km``, distance counted in the place's
+        size (``_reach_km``): a city is a point in the data, often kilometres
+        from its centre, and the villages around it must not take its place
+        ("Kobilja Glava" for the heart of Sarajevo). Only a place whose own
+        name resolves to it: her place travels as a name (``location_message``)
+        and is shown to her as one, so a village that shares its name with a
+        bigger town gives way to the next place. Coordinates off the globe (or
+        NaN) find nothing.
+        """
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return None
+        around = [(distance / _reach_km(place), place.id, place)
+                  for distance, place in self._within(lat, lon, radius_km)]
+        for _, _, place in sorted(around, key=lambda item: item[:2]):
+            resolved = self.resolve(place.name)
+            if resolved is not None and resolved.id == place.id:
+                return place
+        return None
+
+    def _within(self, lat: float, lon: float, radius_km: float) -> Iterator[tuple[float, Place]]:
+        """Towns and municipalities within ``radius_km`` of a point, with their distance."""
         lat_span = radius_km / 110.5
-        lon_span = radius_km / (111.3 * max(0.01, math.cos(math.radians(place.lat))))
-        found: list[tuple[float, str, Place]] = []
+        lon_span = radius_km / (111.3 * max(0.01, math.cos(math.radians(lat))))
         for other in self._places.values():
-            if other.id == place.id or other.kind == "country":
+            if other.kind == "country":
                 continue
-            if abs(other.lat - place.lat) > lat_span or abs(other.lon - place.lon) > lon_span:
+            if abs(other.lat - lat) > lat_span or abs(other.lon - lon) > lon_span:
                 continue
-            distance = distance_km(place.lat, place.lon, other.lat, other.lon)
+            distance = distance_km(lat, lon, other.lat, other.lon)
             if distance <= radius_km:
-                found.append((distance, other.id, other))
-        return [other for _, _, other in sorted(found, key=lambda item: item[:2])]
+                yield distance, other
+
+
+def _reach_km(place: Place) -> float:
+    """How far a place reaches from its point: 1 km, growing with the square root of its people.
+
+    About 5 km for Niš (250,000), 8 km for Sarajevo, 11 km for Belgrade.
+    """
+    return max(1.0, math.sqrt(place.population) / 100)
+
+
+def location_message(lat: float, lon: float) -> str | None:
+    """The Rasa shortcut that sets her place to the one a location she shared is in, or None.
+
+    A shared location is turned into the message she would send with a place
+    button, ``/inform_location{"location": "Niš"}``: the assistant resolves
+    the name as always (``action_validate_slot_mappings``) and sets her place
+    and country, and never sees her coordinates.
+    """
+    place = Gazetteer.load().place_at(lat, lon)
+    if place is None:
+        return None
+    return "/inform_location" + json.dumps({"location": place.name}, ensure_ascii=False)
 
 
 def _frozen(index: dict[str, set[str]]) -> dict[str, tuple[str, ...]]:

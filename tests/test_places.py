@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 import statistics
 import time
 
 import pytest
 
-from bot.places import EXTRA_CSV, PLACES_CSV, Gazetteer, Place, distance_km
+from bot.places import EXTRA_CSV, PLACES_CSV, Gazetteer, Place, distance_km, location_message
+from tests.executor import run, tracker
 
 COUNTRIES = {"AL", "XK", "MK", "RS", "BA", "ME"}
 
@@ -242,6 +245,92 @@ def test_nearby_skopje_municipalities(gazetteer: Gazetteer) -> None:
     assert names[0] == "Centar"
     assert {"Karpoš", "Aerodrom", "Čair", "Gazi Baba", "Kisela Voda"} <= set(names)
     assert "Kumanovo" not in names
+
+
+# -- a location she shares -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        ((41.3275, 19.8189), ("Tirana", "AL")),  # Skanderbeg Square
+        ((42.6629, 21.1655), ("Prishtinë", "XK")),
+        ((45.2671, 19.8335), ("Novi Sad", "RS")),
+        ((42.4304, 19.2594), ("Podgorica", "ME")),
+        ((42.0693, 19.5033), ("Shkodër", "AL")),
+        # City centres kilometres from the city's point, villages nearer: the city wins.
+        ((44.8176, 20.4569), ("Beograd", "RS")),  # Republic Square; "Stari Grad" is 0.4 km away
+        ((43.8563, 18.4131), ("Sarajevo", "BA")),  # Baščaršija; "Kobilja Glava" is nearer
+        ((44.7722, 17.1910), ("Banja Luka", "BA")),
+        # A municipality of the city is more precise than the city.
+        ((41.9866, 21.4722), ("Aerodrom", "MK")),
+        ((44.8430, 20.4011), ("Zemun", "RS")),
+    ],
+)
+def test_a_shared_location_is_the_place_it_is_in(gazetteer: Gazetteer, point, expected) -> None:
+    assert _named(gazetteer.place_at(*point)) == expected
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        (42.6977, 23.3219),  # Sofia
+        (48.2082, 16.3738),  # Vienna
+        (41.5, 18.5),  # the Adriatic, between Albania and Italy
+        (float("nan"), 20.0),
+        (91.0, 20.0),
+        (42.0, float("inf")),
+    ],
+)
+def test_a_location_far_from_our_places_is_no_place(gazetteer: Gazetteer, point) -> None:
+    assert gazetteer.place_at(*point) is None
+    assert location_message(*point) is None
+
+
+def test_the_radius_bounds_a_shared_location(gazetteer: Gazetteer) -> None:
+    nis = _resolved(gazetteer, "Niš")
+    north = (nis.lat + 0.02, nis.lon)  # 2.2 km, and no other place that near
+    assert gazetteer.place_at(*north, radius_km=3) == nis
+    assert gazetteer.place_at(*north, radius_km=2) is None
+
+
+def test_every_place_is_found_at_its_point_under_a_name_that_finds_it_again(gazetteer: Gazetteer) -> None:
+    """A place whose name finds a bigger namesake gives way to the next place near it."""
+    towns = [place for place in gazetteer.places() if place.kind != "country"]
+    shadowed = 0
+    for place in towns:
+        found = gazetteer.place_at(place.lat, place.lon)
+        assert found is not None and gazetteer.resolve(found.name) == found, place
+        if gazetteer.resolve(place.name) == place:
+            assert found == place
+        else:
+            shadowed += 1
+            assert found != place and distance_km(place.lat, place.lon, found.lat, found.lon) <= 30
+    assert shadowed > 0  # e.g. Trebinjë (AL), whose name is Trebinje (BA)'s
+
+
+def _shortcut(message: str) -> tuple[str, list[dict[str, str]]]:
+    """Intent and entities of a ``/intent{...}`` message, parsed as Rasa's shortcut syntax is."""
+    parsed = re.fullmatch(r"/(\w+)(\{.*\})", message)
+    assert parsed, message
+    values = json.loads(parsed.group(2))
+    return parsed.group(1), [{"entity": name, "value": value} for name, value in values.items()]
+
+
+def test_a_shared_location_becomes_the_place_shortcut() -> None:
+    assert location_message(43.3209, 21.8958) == '/inform_location{"location": "Niš"}'
+
+
+@pytest.mark.parametrize("requested_slot", [None, "location"])
+async def test_the_shortcut_sets_her_place_and_country(requested_slot) -> None:
+    message = location_message(43.8563, 18.4131)  # the heart of Sarajevo
+    assert message is not None
+    intent, entities = _shortcut(message)
+    assert intent == "inform_location"
+    slots, _ = await run("action_validate_slot_mappings", tracker(
+        message, intent, tuple(entities), language="sr", welcomed=True, requested_slot=requested_slot))
+    sarajevo = Gazetteer.load().resolve("Sarajevo")
+    assert (slots["location"], slots["place_id"], slots["country"]) == ("Sarajevo", sarajevo.id, "BA")
 
 
 # -- the data ----------------------------------------------------------------------
