@@ -9,13 +9,17 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 import bot.directory.models  # noqa: F401 - registers the directory tables on Base
+import bot.gateway.sql_queues  # noqa: F401 - and the gateway's queues, which its migrations create
 from bot.db import Base, make_engine
 from bot.directory.migrate import VERSION_TABLE, upgrade
+
+# The tables the directory's migrations create (bot/directory/migrations/versions).
+MIGRATED_TABLES = ("directory_", "gateway_queue_")
 
 
 def _drop_directory(engine: Engine) -> None:
     """Leave the shared PostgreSQL database as empty as a fresh one for the next test."""
-    tables = [table for table in Base.metadata.sorted_tables if table.name.startswith("directory_")]
+    tables = [t for t in Base.metadata.sorted_tables if t.name.startswith(MIGRATED_TABLES)]
     Base.metadata.drop_all(engine, tables=tables)
     with engine.begin() as connection:
         connection.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
