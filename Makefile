@@ -21,6 +21,7 @@ run: setup $(MODEL)  ## train when needed, then start Rasa, the action server an
 	$(APP_PYTHON) -m bot.cli run
 
 test: setup $(MODEL)  ## everything CI checks
+	bash scripts/install-browser.sh
 	bash scripts/test.sh
 
 eval: setup $(MODEL)  ## NLU evaluation on the held-out set -> reports/nlu-evaluation.md

@@ -3,7 +3,7 @@
 Started by ``helpline run`` next to Rasa and the action server, or alone with
 ``uvicorn --factory bot.app:create_app``. Routers: the web chat
 (``bot.chat_api``), health and metrics (``bot.health``), the directory search
-(``bot.directory.api``); later the channel webhooks.
+(``bot.directory.api``), the platforms' webhooks (``bot.gateway.webhooks``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from bot import chat_api, health
+from bot import chat_api, chat_socket, health
 from bot.assistant import AssistantClient
 from bot.conversations import Conversations
 from bot.db import make_engine, make_session_factory
 from bot.directory.api import router as directory_router
 from bot.erasure import Erasure, RasaRedisStores
+from bot.gateway import webhooks
+from bot.gateway.wiring import open_gateway
 from bot.live import open_live_state
 from bot.log_safety import configure as configure_logging
 from bot.observability import init_sentry
@@ -37,8 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.pseudonym_pepper is None:
         raise RuntimeError("PSEUDONYM_PEPPER is not set: refusing to start without pseudonyms")
-    if problem := settings.pepper_problem():
-        raise RuntimeError(problem)
+    for problem in (settings.pepper_problem(), settings.address_key_problem()):
+        if problem:
+            raise RuntimeError(problem)
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     fallback = SafetyFallback.load(settings)  # read at build time: a broken domain fails at once
 
@@ -61,11 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             first_reply_deadline=settings.first_reply_deadline_seconds,
         )
         erasure.register(state.conversations.store)
+        state.gateway = open_gateway(
+            settings, state.conversations, state.live, fallback, erasure, state.pepper, state.engine
+        )
+        state.gateway.start(settings.gateway_workers)
         state.sweeper = asyncio.create_task(
             state.conversations.sweep_forever(settings.sweep_interval_seconds)
         )
         yield
         state.sweeper.cancel()
+        await state.gateway.close()
         await state.conversations.close()
         await state.assistant.close()
         if rasa_redis:
@@ -76,8 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Helpline", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.include_router(chat_api.router)
+    chat_socket.include(app)
     app.include_router(health.router)
     app.include_router(directory_router)
+    app.include_router(webhooks.router)
 
     @app.get("/", include_in_schema=False)
     async def web_chat() -> FileResponse:

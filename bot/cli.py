@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bot.directory.cli import register as register_directory
+from bot.gateway.cli import register as register_channels
 from bot.settings import get_settings
 
 
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     endpoints = commands.add_parser("endpoints", help="write Rasa's endpoints.yml from the settings")
     endpoints.add_argument("path", type=Path)
     register_directory(commands)
+    register_channels(commands)
     return parser
 
 

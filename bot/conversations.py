@@ -160,10 +160,9 @@ class Conversations:
             await deliver(finished.replies)
         return Outcome.DONE
 
-    async def language_of(self, sender_id: str) -> str:
-        """Her language as the assistant last reported it, else the default."""
-        context = await self._guarded("read context", self._store.context(sender_id), {})
-        return context.get("language") or self._fallback.default_language
+    async def context_of(self, sender_id: str) -> dict[str, Any]:
+        """Her language and country as the assistant last reported them ({} when unknown)."""
+        return await self._guarded("read context", self._store.context(sender_id), {})
 
     async def _first_answer(
         self, sender_id: str, text: str, turn: asyncio.Future[Turn], started: float

@@ -25,6 +25,7 @@ async def health(request: Request) -> JSONResponse:
         "action_server": await _action_server_problem(state.settings.action_server_url),
         "database": await asyncio.to_thread(database_problem, state.engine),
         "live_state": await _live_problem(state.live),
+        "gateway": await state.gateway.problem(),
         "retention_sweeper": sweeper_problem(
             state.conversations, state.sweeper, state.settings.sweep_interval_seconds
         ),

@@ -23,7 +23,7 @@ from bot.language_choice import explicit_choice
 from bot.settings import Language as Code
 from bot.text import words
 
-__all__ = ["detect", "explicit_choice"]
+__all__ = ["detect", "explicit_choice", "from_hint"]
 
 MIN_WORDS = 3
 MIN_CONFIDENCE = 0.6
@@ -38,6 +38,16 @@ _CODES: dict[Language, Code] = {
     Language.CROATIAN: "sr",
     Language.MACEDONIAN: "mk",
 }
+
+# A platform's hint (Telegram ``language_code``, Viber ``sender.language``): the
+# languages of Bosnia, Croatia and Montenegro are answered in Serbian, as detected ones.
+_HINTS: dict[str, Code] = {"en": "en", "sq": "sq", "sr": "sr", "bs": "sr", "hr": "sr", "me": "sr", "mk": "mk"}
+
+
+def from_hint(hint: str | None) -> Code | None:
+    """Our language for a platform's language hint (``"hr"``, ``"sr-Latn"``...), or None."""
+    return _HINTS.get((hint or "")[:2].lower())
+
 
 # Frequent folded words of one language that the other does not use.
 _MACEDONIAN_ONLY = frozenset(

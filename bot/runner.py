@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
+
 from bot.db import make_engine
 from bot.directory.demo import load_demo_if_empty
 from bot.directory.migrate import upgrade
@@ -38,8 +40,12 @@ MAX_CRASHES = 5
 CRASH_WINDOW = 300.0
 
 
-ALL_SECRETS = ("RASA_TOKEN", "PSEUDONYM_PEPPER")
-# Rasa needs its token; the action server neither secret; the app both.
+CHANNEL_SECRETS = (
+    "ADDRESS_KEY", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "VIBER_AUTH_TOKEN",
+    "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN",
+)
+ALL_SECRETS = ("RASA_TOKEN", "PSEUDONYM_PEPPER", *CHANNEL_SECRETS)
+# Rasa needs its token; the action server no secret; the app all of them.
 SECRETS_OF = {"rasa": ("RASA_TOKEN",), "actions": (), "app": ALL_SECRETS}
 
 
@@ -75,6 +81,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
             "set it to keep conversations across restarts"
         )
         env["PSEUDONYM_PEPPER"] = secrets.token_urlsafe(32)
+    if settings.address_key is None:  # the app, restarted within this run, opens what it sealed
+        env["ADDRESS_KEY"] = Fernet.generate_key().decode()
     env["RASA_TELEMETRY_ENABLED"] = "false"
     env["ACTION_TIMEOUT_SECONDS"] = str(settings.action_timeout_seconds)
     env["SANIC_HOST"] = "127.0.0.1"  # the action server listens on loopback only
@@ -120,7 +128,7 @@ def prepare_directory(settings: Settings) -> None:
 
 def run(settings: Settings) -> int:
     """Start every part, keep them running until Ctrl-C or a part that cannot run."""
-    if problem := settings.pepper_problem():
+    if problem := settings.pepper_problem() or settings.address_key_problem():
         logger.error("%s", problem)
         return 2
     if not Path(settings.model_path).exists():

@@ -72,6 +72,12 @@ class SafetyFallback:
         )
         return [self.say(REPLY_BY_INTENT[intent], language, numbers=numbers)]
 
+    def text_only(self, language: str | None, country: str | None) -> BotMessage:
+        """The reply to a voice message, photo or file: text only, and her country's numbers."""
+        language = language if language in LANGUAGES else self.default_language
+        numbers = self.numbers.numbers_for(country or self.default_country, language, self_harm=False)
+        return self.say("utter_text_only", language, numbers=numbers)
+
     def welcome(self, language: str) -> BotMessage:
         """The welcome the app sends itself (a platform that wants it in the webhook's answer)."""
         period = hours_text(self.responses, language, self.retention_hours)

@@ -79,7 +79,8 @@ class Outbound:
 class DeliveryOutcome(Enum):
     SENT = "sent"
     RETRY = "retry"  # rate-limited or a passing failure: try again after ``retry_after``
-    GONE = "gone"  # she blocked the bot, or the platform refuses for good: stop sending to her
+    GONE = "gone"  # she blocked the bot, or cannot be reached any more: stop sending to her
+    DROP = "drop"  # the platform refuses this one message for good: drop it (logged), send the next
 
 
 @dataclass(frozen=True)

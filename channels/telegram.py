@@ -296,8 +296,9 @@ def _failure(error: Exception) -> Delivery:
     if isinstance(error, TelegramForbiddenError):
         return Delivery(DeliveryOutcome.GONE, reason="blocked")
     if isinstance(error, TelegramBadRequest):
-        reason = "chat not found" if "chat not found" in error.message.lower() else "rejected"
-        return Delivery(DeliveryOutcome.GONE, reason=reason)
+        if "chat not found" in error.message.lower():
+            return Delivery(DeliveryOutcome.GONE, reason="chat not found")
+        return Delivery(DeliveryOutcome.DROP, reason="rejected")
     if isinstance(error, TelegramServerError | TelegramNetworkError | ClientDecodeError | asyncio.TimeoutError):
         return Delivery(DeliveryOutcome.RETRY, reason="unavailable")
     # 401, 404, 409: the bot's configuration, not her chat: retried, never marked gone.

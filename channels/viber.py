@@ -64,7 +64,8 @@ EVENT_TYPES = ("delivered", "seen", "failed", "subscribed", "unsubscribed", "con
 # ``status`` of Viber's answers (Viber's "error codes" table): what each means for
 # her chat. GONE: this receiver cannot get the bot's messages, retrying is useless
 # (not registered, not subscribed or unsubscribed, a device or Viber version without
-# bot support). Everything else is retried: rate control, Viber's own failures,
+# bot support). DROP: Viber refuses this request itself (bad or missing data, a
+# version mismatch): retrying it never helps, the next one may go. Everything else is retried: rate control, Viber's own failures,
 # and what is wrong with the account rather than with her (a revoked token, a
 # suspended account, no webhook): marking her gone for those would silence every
 # woman at once, whereas a retried reply goes out once the operator has fixed it,
@@ -72,8 +73,8 @@ EVENT_TYPES = ("delivered", "seen", "failed", "subscribed", "unsubscribed", "con
 _STATUSES: dict[int, tuple[str, DeliveryOutcome]] = {
     1: ("invalidUrl", DeliveryOutcome.RETRY),
     2: ("invalidAuthToken", DeliveryOutcome.RETRY),
-    3: ("badData", DeliveryOutcome.RETRY),
-    4: ("missingData", DeliveryOutcome.RETRY),
+    3: ("badData", DeliveryOutcome.DROP),
+    4: ("missingData", DeliveryOutcome.DROP),
     5: ("receiverNotRegistered", DeliveryOutcome.GONE),
     6: ("receiverNotSubscribed", DeliveryOutcome.GONE),
     7: ("publicAccountBlocked", DeliveryOutcome.RETRY),
@@ -83,7 +84,7 @@ _STATUSES: dict[int, tuple[str, DeliveryOutcome]] = {
     11: ("receiverNoSuitableDevice", DeliveryOutcome.GONE),
     12: ("tooManyRequests", DeliveryOutcome.RETRY),
     13: ("apiVersionNotSupported", DeliveryOutcome.GONE),
-    14: ("incompatibleWithVersion", DeliveryOutcome.RETRY),
+    14: ("incompatibleWithVersion", DeliveryOutcome.DROP),
     15: ("publicAccountNotAuthorized", DeliveryOutcome.RETRY),
 }
 _ACCOUNT_PROBLEMS = frozenset({2, 7, 8, 9, 10, 15})  # an operator must act: said in the log
@@ -162,7 +163,7 @@ class ViberChannel:
         reason, outcome = _STATUSES.get(status, ("generalError", DeliveryOutcome.RETRY))
         if status in _ACCOUNT_PROBLEMS:
             logger.error("viber refuses the bot's messages: %s (status %d)", reason, status)
-        if outcome is DeliveryOutcome.GONE:
+        if outcome is not DeliveryOutcome.RETRY:
             return Delivery(outcome, reason=reason)
         return Delivery(outcome, retry_after, reason=reason)
 

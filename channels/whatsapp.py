@@ -73,6 +73,7 @@ RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})  # app, account, throug
 ACCOUNT_CODES = frozenset({0, 3, 10, 190, 200, 368, 131031, 131042, 133010})
 """Refusals about the business, not her (token, permissions, account locked or unpaid,
 number not registered): retried, so that sends to her resume once it is fixed."""
+UNREACHABLE_CODES = (131047, 131026)  # she cannot be written to now: stop until she writes again
 REFUSAL_REASONS = {
     131047: "re-engagement",  # more than 24 h since she wrote (seen by Meta's clock)
     131026: "undeliverable",  # not a WhatsApp number, old app, or she blocked the number
@@ -386,4 +387,6 @@ def _failure(status: int, code: int | None, retry_after: float | None) -> Delive
         return Delivery(DeliveryOutcome.RETRY, retry_after=retry_after, reason="server error")
     if status in (401, 403) or code in ACCOUNT_CODES:
         return Delivery(DeliveryOutcome.RETRY, reason="account")
-    return Delivery(DeliveryOutcome.GONE, reason=REFUSAL_REASONS.get(code or 0, "rejected"))
+    if code in UNREACHABLE_CODES:
+        return Delivery(DeliveryOutcome.GONE, reason=REFUSAL_REASONS[code])
+    return Delivery(DeliveryOutcome.DROP, reason=REFUSAL_REASONS.get(code or 0, "rejected"))

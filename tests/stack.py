@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 from bot.runner import child_environment, commands, prepare_directory
 from bot.settings import PROJECT_ROOT, Settings
@@ -56,6 +57,7 @@ def stack_settings(**overrides: object) -> Settings:
         "action_server_url": f"http://127.0.0.1:{free_port()}/webhook",
         "app_port": free_port(),
         "pseudonym_pepper": "test-pepper-" + "p" * 32,
+        "address_key": Fernet.generate_key().decode(),
         "model_path": model,
     }
     return Settings(**(values | overrides))

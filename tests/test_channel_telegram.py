@@ -264,7 +264,7 @@ def test_the_domain_payloads_are_the_table():
     (tg.too_many_requests(3), DeliveryOutcome.RETRY, 3.0, "rate limited"),
     (tg.blocked(), DeliveryOutcome.GONE, None, "blocked"),
     (tg.chat_not_found(), DeliveryOutcome.GONE, None, "chat not found"),
-    (tg.error(400, "Bad Request: PEER_ID_INVALID"), DeliveryOutcome.GONE, None, "rejected"),
+    (tg.error(400, "Bad Request: PEER_ID_INVALID"), DeliveryOutcome.DROP, None, "rejected"),
     (tg.server_error(), DeliveryOutcome.RETRY, None, "unavailable"),
     (tg.error(502, "Bad Gateway"), DeliveryOutcome.RETRY, None, "unavailable"),
     (tg.error(401, "Unauthorized"), DeliveryOutcome.RETRY, None, "TelegramUnauthorizedError"),

@@ -258,6 +258,15 @@ async def test_a_receiver_viber_will_not_deliver_to_is_gone(
     assert (delivery.outcome, delivery.reason) == (DeliveryOutcome.GONE, reason)
 
 
+@pytest.mark.parametrize(("status", "reason"), [(3, "badData"), (4, "missingData"), (14, "incompatibleWithVersion")])
+async def test_a_request_viber_refuses_is_dropped_not_retried(
+    channel: ViberChannel, api: ViberStandIn, status: int, reason: str
+) -> None:
+    api.script(status)
+    delivery = await channel.send(ADDRESS, Outbound("hello"))
+    assert (delivery.outcome, delivery.reason) == (DeliveryOutcome.DROP, reason)
+
+
 async def test_429_is_retried_after_what_it_says(channel: ViberChannel, api: ViberStandIn) -> None:
     api.script(HttpAnswer(429, retry_after=2))
     delivery = await channel.send(ADDRESS, Outbound("hello"))

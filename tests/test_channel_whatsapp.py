@@ -383,7 +383,7 @@ async def test_a_reply_just_inside_the_window_is_sent(channel, graph):
 # ------------------------------------------------------------------ errors
 
 
-RETRY, GONE = DeliveryOutcome.RETRY, DeliveryOutcome.GONE
+RETRY, GONE, DROP = DeliveryOutcome.RETRY, DeliveryOutcome.GONE, DeliveryOutcome.DROP
 
 
 @pytest.mark.parametrize(("response", "outcome", "reason", "retry_after"), [
@@ -399,12 +399,12 @@ RETRY, GONE = DeliveryOutcome.RETRY, DeliveryOutcome.GONE
     (lambda: wa.graph_error(131000, 503, "Something went wrong"), RETRY, "server error", None),
     (lambda: wa.graph_error(131047, 400, "Re-engagement message"), GONE, "re-engagement", None),
     (lambda: wa.graph_error(131026, 400, "Message undeliverable"), GONE, "undeliverable", None),
-    (lambda: wa.graph_error(131051, 400, "Unsupported message type"), GONE, "unsupported", None),
+    (lambda: wa.graph_error(131051, 400, "Unsupported message type"), DROP, "unsupported", None),
     (lambda: wa.graph_error(131031, 400, "Account has been locked"), RETRY, "account", None),
     (lambda: wa.graph_error(131042, 400, "Business eligibility payment issue"), RETRY, "account",
      None),
     (lambda: wa.graph_error(10, 403, "Permission denied"), RETRY, "account", None),
-    (lambda: wa.graph_error(100, 400, "Invalid parameter"), GONE, "rejected", None),
+    (lambda: wa.graph_error(100, 400, "Invalid parameter"), DROP, "rejected", None),
 ], ids=["429", "429 retry-after", "130429", "131056", "80007", "4", "429 plain", "500", "503",
         "131047", "131026", "131051", "131031", "131042", "10", "400"])
 async def test_meta_errors_are_retried_or_end_the_sends(channel, graph, caplog, response, outcome,

@@ -18,6 +18,7 @@ from bot.assistant import BotMessage
 from bot.conversation_store import LAST_SEEN_INDEX
 from bot.conversations import Conversations, sweeper_problem
 from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, NUMBERS_DIRECTIVE
+from bot.directory.migrate import upgrade
 from bot.erasure import Erasure
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings
@@ -250,6 +251,7 @@ async def test_the_sweeper_survives_errors_and_health_sees_it(fallback):
 
 
 def test_health_names_the_parts_that_are_not_ready_and_chat_still_answers(sqlite_url):
+    upgrade(sqlite_url)  # as `helpline run` does: the gateway's queues live in this database
     settings = Settings(
         database_url=sqlite_url, pseudonym_pepper="p", rasa_url="http://127.0.0.1:9",
         action_server_url="http://127.0.0.1:9/webhook",

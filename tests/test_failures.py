@@ -29,17 +29,23 @@ from sqlalchemy import create_engine, text
 from bot.assistant import AssistantClient
 from bot.conversations import Conversations
 from bot.erasure import Erasure, RasaRedisStores
+from bot.gateway.addresses import ReplyAddresses
+from bot.gateway.chats import PlatformChats
+from bot.gateway.sealing import Sealer
 from bot.identity import pseudonym
 from bot.live import RedisLiveState
 from bot.safety_fallback import SafetyFallback
 from bot.settings import PROJECT_ROOT, Settings
 from tests.stack import settings_environment, stack_settings
+from tests.standins import telegram as tg
+from tests.standins.server import Served
 
 pytestmark = pytest.mark.rasa
 
 PROMISED_SECONDS = 5.0
 RUN_ID = uuid.uuid4().hex[:8]
 CANARY = f"canary{RUN_ID}"  # in every message she writes here
+TELEGRAM_CHAT = int("7" + str(int(RUN_ID, 16)).zfill(10)[:10])  # her Telegram id: in no output, no store
 STARTUP_TIMEOUT = 300
 
 
@@ -110,8 +116,19 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def helpline(tmp_path_factory, module_postgres_url, module_redis_url) -> Iterator[Helpline]:
-    settings = stack_settings(database_url=module_postgres_url, redis_url=module_redis_url, log_level="DEBUG")
+def telegram() -> Iterator[tg.TelegramStandIn]:
+    standin = tg.TelegramStandIn()
+    with Served(standin.app) as served:
+        standin.url = served.url
+        yield standin
+
+
+@pytest.fixture(scope="module")
+def helpline(tmp_path_factory, module_postgres_url, module_redis_url, telegram) -> Iterator[Helpline]:
+    settings = stack_settings(
+        database_url=module_postgres_url, redis_url=module_redis_url, log_level="DEBUG",
+        telegram_bot_token=tg.TOKEN, telegram_webhook_secret=tg.SECRET, telegram_api_base=telegram.url,
+    )
     folder = tmp_path_factory.mktemp("helpline-run")
     output = folder / "output.log"
     env = dict(os.environ) | settings_environment(settings) | {"PYTHONPATH": str(PROJECT_ROOT)}
@@ -156,6 +173,39 @@ def test_delete_my_data_leaves_nothing_of_her_in_redis(helpline):
         content = key + _dump(client, key)
         if secret.encode() in content or sender.encode() in content:
             holding.append(key)
+    assert holding == []
+
+
+def test_a_telegram_chat_erased_is_gone_from_her_phone_and_from_redis(helpline, telegram):
+    """Her words through the platform path: queued, answered, erased, deleted on the platform."""
+
+    def post(update: dict) -> None:
+        response = httpx.post(f"http://127.0.0.1:{helpline.settings.app_port}/webhooks/telegram",
+                              content=json.dumps(update).encode(), headers=tg.webhook_headers(), timeout=10)
+        assert response.status_code == 200
+
+    def sent() -> list[tg.ApiCall]:
+        return [c for c in telegram.calls("sendMessage") if int(c.params["chat_id"]) == TELEGRAM_CHAT]
+
+    post(tg.text_update(1, TELEGRAM_CHAT, f"hello {CANARY}, I need a shelter in Tirana", message_id=11))
+    telegram.recorder.wait_for(lambda calls: len(sent()) >= 1, timeout=30)
+    post(tg.text_update(2, TELEGRAM_CHAT, "delete my data", message_id=12))
+    telegram.recorder.wait_for(lambda calls: any(c.params.get("reply_markup") for c in sent()[1:]), timeout=30)
+    keyboard = next(c.params["reply_markup"] for c in sent()[1:] if c.params.get("reply_markup"))
+    erase_button = keyboard["inline_keyboard"][0][0]  # "Yes, erase it"
+    answered_before = len(sent())
+    post(tg.callback_update(3, TELEGRAM_CHAT, erase_button["callback_data"], message_id=1001))
+    telegram.recorder.wait_for(lambda calls: len(sent()) > answered_before, timeout=30)
+    assert sent()[-1].params["text"].startswith("Done")
+    deleted = {int(i) for c in telegram.calls("deleteMessages") for i in c.params["message_ids"]}
+    assert {11, 12} <= deleted  # hers
+    assert any(i >= 1001 for i in deleted)  # and the bot's (the stand-in numbers them from 1001)
+    sender = pseudonym(helpline.settings.pseudonym_pepper.get_secret_value().encode(), "telegram",
+                       str(TELEGRAM_CHAT))
+    client = redis.Redis.from_url(helpline.redis_url)
+    holding = [key for key in client.scan_iter("*")
+               if any(mark in key + _dump(client, key) for mark in
+                      (CANARY.encode(), sender.encode(), str(TELEGRAM_CHAT).encode()))]
     assert holding == []
 
 
@@ -246,6 +296,8 @@ async def test_the_retention_sweep_erases_every_conversation_from_redis(helpline
     live = RedisLiveState.from_url(helpline.redis_url)
     rasa_redis = RasaRedisStores.from_url(helpline.redis_url)
     erasure = Erasure([rasa_redis])
+    addresses = ReplyAddresses(live, Sealer.from_settings(helpline.settings), 3600)
+    erasure.register(PlatformChats(addresses, {}))
     conversations = Conversations(
         AssistantClient(helpline.settings.rasa_url, None, 5), live, erasure,
         SafetyFallback.load(helpline.settings), retention_seconds=3600, first_reply_deadline=4,
@@ -283,4 +335,5 @@ def test_no_output_holds_her_words_the_token_or_a_session(helpline):
     assert helpline.settings.rasa_token.get_secret_value().encode() not in output
     for session in helpline.sessions:
         assert session.encode() not in output
+    assert str(TELEGRAM_CHAT).encode() not in output
     assert b"uvicorn.error" in output and b"rasa" in output  # every process's output was captured

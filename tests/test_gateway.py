@@ -17,14 +17,17 @@ from cryptography.fernet import Fernet
 
 from bot.assistant import BotMessage
 from bot.conversations import Conversations
+from bot.db import make_engine
 from bot.directives import ERASE_DIRECTIVE
+from bot.directory.migrate import upgrade
 from bot.erasure import Erasure
 from bot.gateway import pipeline
 from bot.gateway.addresses import ReplyAddresses
 from bot.gateway.chats import PlatformChats
 from bot.gateway.pipeline import Gateway
-from bot.gateway.queues import MemoryQueues, RedisQueues
+from bot.gateway.queues import RedisQueues
 from bot.gateway.sealing import Sealer
+from bot.gateway.sql_queues import SqlQueues
 from bot.identity import pseudonym
 from bot.live import MemoryLiveState, RedisLiveState
 from bot.safety_fallback import SafetyFallback
@@ -51,12 +54,18 @@ def fallback() -> SafetyFallback:
     return SafetyFallback.load(Settings())
 
 
-@pytest.fixture(params=["memory", "redis"])
-def stores(request):
-    """(live state, inbox, outbox) factories: each call gives one instance's view."""
-    if request.param == "memory":
-        live, inbox, outbox = MemoryLiveState(), MemoryQueues("inbox"), MemoryQueues("outbox")
+@pytest.fixture(params=["embedded", "redis"])
+def stores(request, tmp_path):
+    """(live state, inbox, outbox) factories: each call gives one instance's view.
+
+    Embedded: live state in-process, the queues in SQLite (the embedded default)."""
+    if request.param == "embedded":
+        url = f"sqlite:///{tmp_path / 'helpline.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        live, inbox, outbox = MemoryLiveState(), SqlQueues(engine, "inbox"), SqlQueues(engine, "outbox")
         yield lambda: (live, inbox, outbox)
+        engine.dispose()
         return
     url = request.getfixturevalue("redis_url")
 
@@ -251,7 +260,8 @@ async def test_what_is_not_text_gets_the_text_only_reply(stores, fallback):
         await until(lambda: len(channel.sent) == 1)
     finally:
         await gateway.close()
-    assert channel.sent[0][1] == fallback.say("utter_text_only", "en").text
+    assert channel.sent[0][1] == fallback.text_only("en", None).text
+    assert "112" in channel.sent[0][1]
     assert assistant.sent == []
 
 
@@ -265,3 +275,18 @@ async def test_a_button_press_is_acknowledged(stores, fallback):
     finally:
         await gateway.close()
     assert channel.acknowledged == ["cb-1"]
+
+
+async def test_a_message_the_platform_refuses_is_dropped_and_the_next_goes(stores, fallback):
+    channel, assistant = LoopbackChannel(), EchoAssistant()
+    channel.outcomes = [Delivery(DeliveryOutcome.DROP, reason="rejected")]
+    gateway = build(stores, fallback, assistant, channel)
+    gateway.start(1)
+    try:
+        await accept(gateway, channel, update("r", "1", "first"))
+        await accept(gateway, channel, update("r", "2", "second"))
+        await until(lambda: len(channel.sent) == 1)
+        await asyncio.sleep(0.2)
+    finally:
+        await gateway.close()
+    assert channel.sent == [("chat-r", "echo: second", ())]

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from bench.bench_language import messages
-from bot.language import detect, explicit_choice
+from bot.language import detect, explicit_choice, from_hint
 from bot.settings import LANGUAGES
 from tests.executor import run, tracker
 from tests.helpers import domain
@@ -80,3 +80,11 @@ async def test_her_choice_wins_over_the_model_and_detection():
     slots, _ = await run("action_validate_slot_mappings",
                          tracker("anglisht ju lutem", "inform_location", language="sq", welcomed=True))
     assert slots["language"] == "en"
+
+
+@pytest.mark.parametrize(("hint", "expected"), [
+    ("en", "en"), ("sq", "sq"), ("mk", "mk"), ("sr", "sr"), ("hr", "sr"), ("bs", "sr"), ("me", "sr"),
+    ("sr-Latn", "sr"), ("EN", "en"), ("de", None), ("", None), (None, None),
+])
+def test_a_platforms_language_hint_names_one_of_ours(hint, expected):
+    assert from_hint(hint) == expected

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from bot.db import Base, make_engine
 from bot.directory.migrate import VERSION_TABLE, upgrade
-from bot.gateway.queues import MemoryQueues, Queues, RedisQueues
+from bot.gateway.queues import Queues, RedisQueues
 from bot.gateway.sql_queues import OnceMark, QueueItem, QueueKey, SqlQueues
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,6 @@ WAIT = SHORT + 0.2
 TABLES = (QueueItem, QueueKey, OnceMark)  # children first, for deleting rows
 
 IMPLEMENTATIONS = [
-    "memory",
     pytest.param("redis", marks=pytest.mark.redis),
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
@@ -83,9 +82,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture(params=IMPLEMENTATIONS)
 async def queues(request: pytest.FixtureRequest) -> AsyncIterator[Queues]:
     """An inbox on each store."""
-    if request.param == "memory":
-        yield MemoryQueues("inbox")
-    elif request.param == "redis":
+    if request.param == "redis":
         url = request.getfixturevalue("redis_url")
         queues = RedisQueues(aioredis.Redis.from_url(url, decode_responses=True), "inbox")
         yield queues

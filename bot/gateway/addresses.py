@@ -32,8 +32,14 @@ class ReplyAddresses:
         self._ttl = retention_seconds
 
     async def remember(self, sender_id: str, address: Address) -> None:
-        """Keep (or renew) her address: she wrote, so sends to her are allowed again."""
-        record = {"address": asdict(address), "gone": False}
+        """Keep (or renew) her address: she wrote, so sends to her are allowed again.
+
+        A platform's late retry of an older message renews the lifetime only: it
+        must not move "when she last wrote" back (WhatsApp's 24-hour window).
+        """
+        record = await self._record(sender_id)
+        if record is None or record["address"]["last_inbound_at"] <= address.last_inbound_at:
+            record = {"address": asdict(address), "gone": False}
         await self._live.value_set(_key(sender_id), self._sealer.seal(json.dumps(record)), self._ttl)
 
     async def get(self, sender_id: str) -> Address | None:

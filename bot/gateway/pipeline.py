@@ -1,10 +1,11 @@
 """The path every platform message takes: accepted once, answered in order, delivered surely.
 
 1. ``accept`` (in the webhook, before the platform gets its 200): her address is
-   kept sealed (``ReplyAddresses``), and her message is pushed, sealed, onto her
-   conversation's inbox queue together with a set-if-absent *seen* mark of
-   (platform, message id): a retried delivery is queued once, and nothing is
-   acknowledged that is not persisted.
+   kept sealed for the conversation's lifetime (``ReplyAddresses``: erasure on
+   the platform, later a counsellor), and her message is pushed, sealed with
+   the address its replies go to, onto her conversation's inbox queue together
+   with a set-if-absent *seen* mark of (platform, message id): a retried
+   delivery is queued once, and nothing is acknowledged that is not persisted.
 2. Inbox workers (``gateway_workers`` per instance) claim one conversation at a
    time (a lease in the queue, so that instances never work on the same
    conversation together) and answer its messages head first through
@@ -13,8 +14,9 @@
    head and is retried with backoff; she already has the numbers.
 3. Replies go onto her conversation's outbox queue, each with her address
    sealed in it, and outbox workers send them in order through the channel,
-   retrying what the platform asks to retry (``retry_after``) and stopping for
-   good when it refuses (she blocked the bot). A reply that cannot be sent is
+   retrying what the platform asks to retry (``retry_after``), dropping a
+   message it refuses for good, and stopping when she cannot be reached (she
+   blocked the bot) until she writes again. A reply that cannot be sent is
    logged without content and counted, never dropped silently.
 
 A worker that dies lets its lease expire: another one, on any instance, takes
@@ -33,22 +35,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 
-from bot import places
+from bot import language, places
 from bot.assistant import BotMessage, Button
 from bot.conversations import Conversations, Outcome
 from bot.gateway.addresses import ReplyAddresses
 from bot.gateway.queues import Queues
-from bot.gateway.sealing import Sealer
+from bot.gateway.sealing import Sealed, Sealer
 from bot.identity import pseudonym
 from bot.metrics import GATEWAY_DELIVERIES, GATEWAY_MESSAGES
 from bot.safety_fallback import SafetyFallback
-from bot.settings import LANGUAGES
 from channels.base import Address, Channel, Delivery, DeliveryOutcome, Inbound, Outbound
 
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 15.0  # a dead worker's conversation is taken up again after this
-IDLE_POLL_SECONDS = 0.25  # how often an idle worker looks for work other instances queued
+IDLE_POLL_SECONDS = 1.0  # an idle worker looks for retries due and work other instances queued
 SEEN_SECONDS = 48 * 3600  # platforms retry for hours at most (Telegram: 24 h)
 MAX_INBOX_ATTEMPTS = 60  # about an hour of backoff with the assistant down
 MAX_SEND_ATTEMPTS = 12  # about 15 minutes of backoff
@@ -57,9 +58,9 @@ MAX_BACKOFF_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class Queued:
-    """One of her messages waiting in the inbox (sealed at rest)."""
+    """One of her messages waiting in the inbox, with where its replies go (sealed at rest)."""
 
-    platform: str
+    address: Address
     kind: str
     text: str
     language_hint: str | None = None
@@ -70,8 +71,18 @@ class Queued:
 
     @classmethod
     def of(cls, message: Inbound) -> Queued:
-        return cls(message.platform, message.kind, message.text, message.language_hint,
+        return cls(message.address, message.kind, message.text, message.language_hint,
                    message.location, message.callback_id)
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def load(cls, data: str) -> Queued:
+        fields = json.loads(data)
+        location = fields.pop("location")
+        return cls(address=Address(**fields.pop("address")),
+                   location=tuple(location) if location else None, **fields)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,15 @@ class Pending:
 
     def outbound(self) -> Outbound:
         return Outbound(self.text, tuple(Button(title, payload) for title, payload in self.buttons))
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def load(cls, data: str) -> Pending:
+        fields = json.loads(data)
+        return cls(Address(**fields["address"]), fields["text"],
+                   tuple((title, payload) for title, payload in fields["buttons"]), fields["attempts"])
 
 
 class Gateway:
@@ -129,7 +149,7 @@ class Gateway:
             sender_id = pseudonym(self._pepper, channel.name, message.user_id)
             await self._addresses.remember(sender_id, message.address)
             await self._addresses.add_message_ids(sender_id, list(message.deletable_ids))
-            item = self._sealer.seal(json.dumps(asdict(Queued.of(message))))
+            item = self._sealer.seal(Queued.of(message).dump())
             if await self._inbox.push(sender_id, item, self._retention,
                                       once=self._seen_key(channel.name, message.message_id),
                                       once_ttl_seconds=SEEN_SECONDS):
@@ -143,8 +163,7 @@ class Gateway:
 
     def welcome(self, language_hint: str | None) -> Outbound:
         """The welcome for platforms that want it in the webhook's own response (Viber)."""
-        language = language_hint if language_hint in LANGUAGES else self._fallback.default_language
-        message = self._fallback.welcome(language)
+        message = self._fallback.welcome(language.from_hint(language_hint) or self._fallback.default_language)
         return Outbound(message.text, message.buttons)
 
     def _seen_key(self, platform: str, message_id: str) -> str:
@@ -162,6 +181,16 @@ class Gateway:
                 self._work(self._inbox, self._inbox_ready, owner, self._answer_next)))
             self._workers.append(asyncio.create_task(
                 self._work(self._outbox, self._outbox_ready, owner, self._send_next)))
+
+    async def problem(self) -> str | None:
+        """Why this instance's gateway cannot work, or None (for ``/health``)."""
+        if any(task.done() for task in self._workers):
+            return "workers stopped"
+        try:
+            await asyncio.wait_for(self._inbox.pending(), 3)
+        except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+            return f"queues unreachable ({type(error).__name__})"
+        return None
 
     async def close(self) -> None:
         for task in self._workers:
@@ -201,32 +230,37 @@ class Gateway:
 
     async def _answer_next(self, sender_id: str, owner: str, raw: str) -> bool:
         """Answer the head message of her inbox; True when it is done (pop it)."""
-        queued = Queued(**json.loads(self._sealer.open(raw)))
-        channel = self.channels.get(queued.platform)
-        address = await self._addresses.get(sender_id)
-        if channel is None or address is None:
-            GATEWAY_MESSAGES.labels(queued.platform, "no address").inc()
-            logger.warning("a message of %s cannot be answered: no channel or address", queued.platform)
+        try:
+            queued = Queued.load(self._sealer.open(raw))
+        except Sealed:  # sealed under a key no longer configured (a new run of the embedded default)
+            GATEWAY_MESSAGES.labels("unknown", "unreadable").inc()
+            logger.error("a queued message was sealed under another ADDRESS_KEY: dropped")
+            return True
+        platform = queued.address.platform
+        channel = self.channels.get(platform)
+        if channel is None:
+            GATEWAY_MESSAGES.labels(platform, "channel off").inc()
+            logger.warning("a message of %s cannot be answered: the platform is off", platform)
             return True
         if queued.callback_id:
             await channel.acknowledge(queued.callback_id)
-        deliver = self._deliverer(sender_id, address)
+        deliver = self._deliverer(sender_id, queued.address)
         if queued.kind == "unsupported":
-            language = await self._conversations.language_of(sender_id)
-            await deliver([self._fallback.say("utter_text_only", language)])
+            context = await self._conversations.context_of(sender_id)
+            await deliver([self._fallback.text_only(context.get("language"), context.get("country"))])
             return True
         outcome = await self._conversations.answer(
             sender_id, _assistant_text(queued), deliver, fallback_given=queued.fallback_given
         )
         if outcome is Outcome.DONE:
-            GATEWAY_MESSAGES.labels(queued.platform, "answered").inc()
+            GATEWAY_MESSAGES.labels(platform, "answered").inc()
             return True
         if queued.attempts + 1 >= MAX_INBOX_ATTEMPTS:
-            GATEWAY_MESSAGES.labels(queued.platform, "given up").inc()
-            logger.error("a message of %s was given up after %d attempts", queued.platform, queued.attempts + 1)
+            GATEWAY_MESSAGES.labels(platform, "given up").inc()
+            logger.error("a message of %s was given up after %d attempts", platform, queued.attempts + 1)
             return True
         retry = replace(queued, attempts=queued.attempts + 1, fallback_given=True)
-        await self._inbox.replace_head(sender_id, owner, self._sealer.seal(json.dumps(asdict(retry))))
+        await self._inbox.replace_head(sender_id, owner, self._sealer.seal(retry.dump()))
         await self._inbox.release(sender_id, owner, _backoff(retry.attempts))
         return False
 
@@ -236,7 +270,7 @@ class Gateway:
         async def deliver(replies: list[BotMessage]) -> None:
             for reply in replies:
                 pending = Pending(address, reply.text, tuple((b.title, b.payload) for b in reply.buttons))
-                await self._outbox.push(sender_id, self._sealer.seal(json.dumps(asdict(pending))), self._retention)
+                await self._outbox.push(sender_id, self._sealer.seal(pending.dump()), self._retention)
             self._outbox_ready.set()
 
         return deliver
@@ -245,17 +279,23 @@ class Gateway:
 
     async def _send_next(self, sender_id: str, owner: str, raw: str) -> bool:
         """Send the head reply of her outbox; True when it is done with (pop it)."""
-        data = json.loads(self._sealer.open(raw))
-        pending = Pending(Address(**data["address"]), data["text"],
-                          tuple(tuple(b) for b in data["buttons"]), data["attempts"])
+        try:
+            pending = Pending.load(self._sealer.open(raw))
+        except Sealed:
+            _dropped("unknown", "sealed under another ADDRESS_KEY")
+            return True
         channel = self.channels.get(pending.address.platform)
         if channel is None:
             _dropped(pending.address.platform, "channel off")
             return True
         delivery = await channel.send(pending.address, pending.outbound())
         GATEWAY_DELIVERIES.labels(channel.name, delivery.outcome.value).inc()
+        # Parts of a split message may have gone out before a failure: deletable all the same.
+        await self._addresses.add_message_ids(sender_id, list(delivery.sent_ids))
         if delivery.outcome is DeliveryOutcome.SENT:
-            await self._addresses.add_message_ids(sender_id, list(delivery.sent_ids))
+            return True
+        if delivery.outcome is DeliveryOutcome.DROP:
+            _dropped(channel.name, delivery.reason or "rejected")
             return True
         if delivery.outcome is DeliveryOutcome.GONE:
             _dropped(channel.name, delivery.reason or "refused")
@@ -270,7 +310,7 @@ class Gateway:
             _dropped(pending.address.platform, "retries exhausted")
             return True
         retry = replace(pending, attempts=attempts)
-        await self._outbox.replace_head(sender_id, owner, self._sealer.seal(json.dumps(asdict(retry))))
+        await self._outbox.replace_head(sender_id, owner, self._sealer.seal(retry.dump()))
         await self._outbox.release(sender_id, owner, delivery.retry_after or _backoff(attempts))
         return False
 
@@ -278,9 +318,8 @@ class Gateway:
 def _assistant_text(queued: Queued) -> str:
     """What the assistant is sent for her message."""
     if queued.kind == "start":
-        if queued.language_hint:
-            return "/greet" + json.dumps({"language": queued.language_hint})
-        return "/greet"
+        hinted = language.from_hint(queued.language_hint)
+        return "/greet" + json.dumps({"language": hinted}) if hinted else "/greet"
     if queued.kind == "location" and queued.location:
         return places.location_message(*queued.location) or "/inform_location"
     return queued.text

@@ -14,16 +14,15 @@ once; the conversation's order is kept).
 atomic step as the push): a platform's retried delivery is accepted once, and
 nothing is marked as seen that was not also queued.
 
-Two implementations: ``RedisQueues`` (Lua scripts, one atomic step each) and
-``MemoryQueues`` (one process; a real implementation, not a test double).
-Items are opaque strings: the gateway seals them before they are pushed.
+Two implementations: ``RedisQueues`` here (Lua scripts, one atomic step each),
+shared by every instance, and ``bot.gateway.sql_queues.SqlQueues`` in the
+directory's database (SQLite on the embedded default), which survives the
+process. Items are opaque strings: the gateway seals them before they are pushed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -68,109 +67,6 @@ class Queues(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
-
-
-# ---------------------------------------------------------------------- memory
-
-
-@dataclass
-class _Entry:
-    items: list[str] = field(default_factory=list)
-    due: float = 0.0
-    owner: str | None = None
-    expires: float = 0.0
-
-
-class MemoryQueues:
-    """The queues of one process, guarded by an asyncio lock."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._entries: dict[str, _Entry] = {}
-        self._seen: dict[str, float] = {}  # once key -> expiry
-        self._guard = asyncio.Lock()
-
-    async def push(self, key: str, item: str, ttl_seconds: float,
-                   once: str | None = None, once_ttl_seconds: float = 0) -> bool:
-        now = time.monotonic()
-        async with self._guard:
-            if once is not None:
-                if self._seen.get(once, 0) > now:
-                    return False
-                self._seen = {k: t for k, t in self._seen.items() if t > now}
-                self._seen[once] = now + once_ttl_seconds
-            entry = self._entries.get(key)
-            if entry is None or entry.expires <= now:
-                entry = self._entries[key] = _Entry(due=now)
-            entry.items.append(item)
-            entry.expires = now + ttl_seconds
-            return True
-
-    async def claim(self, owner: str, lease_seconds: float) -> str | None:
-        now = time.monotonic()
-        async with self._guard:
-            due = [(e.due, k) for k, e in self._entries.items() if e.due <= now and e.expires > now]
-            if not due:
-                return None
-            _, key = min(due)
-            entry = self._entries[key]
-            entry.owner, entry.due = owner, now + lease_seconds
-            return key
-
-    async def renew(self, key: str, owner: str, lease_seconds: float) -> bool:
-        async with self._guard:
-            entry = self._owned(key, owner)
-            if entry is None:
-                return False
-            entry.due = time.monotonic() + lease_seconds
-            return True
-
-    async def peek(self, key: str) -> str | None:
-        async with self._guard:
-            entry = self._entries.get(key)
-            return entry.items[0] if entry and entry.items else None
-
-    async def replace_head(self, key: str, owner: str, item: str) -> bool:
-        async with self._guard:
-            entry = self._owned(key, owner)
-            if entry is None or not entry.items:
-                return False
-            entry.items[0] = item
-            return True
-
-    async def pop(self, key: str, owner: str) -> bool:
-        async with self._guard:
-            entry = self._owned(key, owner)
-            if entry is None:
-                return False
-            if entry.items:
-                entry.items.pop(0)
-            if not entry.items:
-                del self._entries[key]
-                return False
-            return True
-
-    async def release(self, key: str, owner: str, due_in_seconds: float) -> None:
-        async with self._guard:
-            entry = self._owned(key, owner)
-            if entry is not None:
-                entry.owner, entry.due = None, time.monotonic() + due_in_seconds
-
-    async def pending(self) -> int:
-        now = time.monotonic()
-        async with self._guard:
-            return sum(1 for e in self._entries.values() if e.expires > now and e.items)
-
-    async def forget(self, key: str) -> None:
-        async with self._guard:
-            self._entries.pop(key, None)
-
-    async def close(self) -> None:
-        return None
-
-    def _owned(self, key: str, owner: str) -> _Entry | None:
-        entry = self._entries.get(key)
-        return entry if entry is not None and entry.owner == owner else None
 
 
 # ----------------------------------------------------------------------- redis
