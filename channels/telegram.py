@@ -69,6 +69,7 @@ from pydantic import ValidationError
 from bot.assistant import Button
 from bot.settings import PROJECT_ROOT, Settings
 from channels.base import SENT, Address, Delivery, DeliveryOutcome, Inbound, Kind, MalformedUpdate, Outbound
+from channels.text import split_text
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class TelegramChannel:
     # ------------------------------------------------------------------ sending
 
     async def send(self, address: Address, message: Outbound) -> Delivery:
-        chunks = split_text(message.text or "")
+        chunks = split_text(message.text or "", MAX_TEXT)
         if not chunks:
             logger.warning("a telegram reply without text was not sent (%d buttons)", len(message.buttons))
             return SENT
@@ -303,39 +304,6 @@ def _failure(error: Exception) -> Delivery:
         return Delivery(DeliveryOutcome.RETRY, reason="unavailable")
     # 401, 404, 409: the bot's configuration, not her chat: retried, never marked gone.
     return Delivery(DeliveryOutcome.RETRY, reason=type(error).__name__)
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """``text`` in messages of at most ``limit`` UTF-16 units, cut at a paragraph, line or space."""
-    chunks = []
-    while _utf16(text) > limit:
-        cut = _cut(text, _longest_prefix(text, limit))
-        chunks.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    return [*chunks, text] if text.strip() else chunks
-
-
-def _cut(text: str, fits: int) -> int:
-    """Where to cut within the first ``fits`` characters: a paragraph, else a line, else a space
-    (in the second half), else anywhere."""
-    for separator in ("\n\n", "\n", " "):
-        if (cut := text.rfind(separator, 0, fits)) > fits // 2:
-            return cut
-    return fits
-
-
-def _utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _longest_prefix(text: str, limit: int) -> int:
-    """How many characters of ``text`` fit in ``limit`` UTF-16 units (emoji count two)."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
 
 
 # -------------------------------------------------------------- callback data

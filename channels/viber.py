@@ -31,7 +31,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeGuard
 
@@ -48,6 +48,7 @@ from channels.base import (
     MalformedUpdate,
     Outbound,
 )
+from channels.text import split_text
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class ViberChannel:
         """Send her the message, in parts of at most 7000 characters, the keyboard on the last."""
         if not message.text and not message.buttons:
             return SENT  # nothing to say
-        parts = list(split_text(message.text or "", MAX_TEXT_CHARS))
+        parts = split_text(message.text or "", MAX_TEXT_CHARS) or [""]  # buttons alone
         for number, part in enumerate(parts, start=1):
             keyboard_of = message if number == len(parts) else None
             body = {"receiver": address.chat, **self._message_body(part, keyboard_of)}
@@ -220,38 +221,6 @@ def from_settings(settings: Settings) -> ViberChannel | None:
     if not token:
         return None
     return ViberChannel(token, settings.viber_api_base, settings.viber_bot_name)
-
-
-def split_text(text: str, limit: int) -> Iterator[str]:
-    """``text`` in parts of at most ``limit`` characters, cut after a line or word if one is near.
-
-    Characters are counted as UTF-16 code units, as the platforms' clients count them
-    (an emoji is two): a part never goes over a platform's limit because of emoji.
-    """
-    while _units(text) > limit:
-        cut = _longest_prefix(text, limit)
-        for separator in ("\n", " "):
-            at = text.rfind(separator, 0, cut)
-            if at >= cut // 2:
-                cut = at + 1
-                break
-        yield text[:cut]
-        text = text[cut:]
-    yield text
-
-
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _longest_prefix(text: str, limit: int) -> int:
-    """How many characters of ``text`` fit in ``limit`` UTF-16 code units (at least one)."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return max(index, 1)
-    return len(text)
 
 
 # -------------------------------------------------------------------- parsing

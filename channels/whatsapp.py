@@ -36,6 +36,7 @@ from bot.assistant import Button
 from channels.base import (
     SENT, Address, Delivery, DeliveryOutcome, Inbound, Kind, MalformedUpdate, Outbound,
 )
+from channels.text import split_text
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -295,10 +296,10 @@ def _payloads(to: str, message: Outbound) -> list[dict[str, Any]]:
         logger.warning("%d buttons did not fit a whatsapp message and were left out",
                        len(message.buttons) - len(buttons))
     if not buttons:
-        return [_text(to, part) for part in _split(text, TEXT_MAX)]
+        return [_text(to, part) for part in split_text(text, TEXT_MAX)]
     head, body = _tail(text, INTERACTIVE_BODY_MAX)
     body = body if body.strip() else LIST_LABEL  # an interactive message needs a body
-    return [*(_text(to, part) for part in _split(head, TEXT_MAX)),
+    return [*(_text(to, part) for part in split_text(head, TEXT_MAX)),
             _interactive(to, body, buttons)]
 
 
@@ -339,18 +340,6 @@ def _shorten(text: str, limit: int) -> str:
         return text
     cut = text.rfind(" ", 0, limit)
     return text[: cut if cut > 0 else limit - 1].rstrip() + "…"
-
-
-def _split(text: str, limit: int) -> list[str]:
-    """``text`` in pieces of at most ``limit`` characters, cut at a line or a word."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n", 0, limit + 1), text.rfind(" ", 0, limit + 1))
-        cut = cut if cut > 0 else limit
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    pieces.append(text)
-    return [piece for piece in pieces if piece.strip()]
 
 
 def _tail(text: str, limit: int) -> tuple[str, str]:

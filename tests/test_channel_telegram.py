@@ -19,7 +19,8 @@ from bot.assistant import Button
 from bot.settings import Settings
 from channels import telegram
 from channels.base import Address, DeliveryOutcome, MalformedUpdate, Outbound
-from channels.telegram import MAX_CALLBACK_DATA, CallbackData, TelegramChannel, Throttle, split_text
+from channels.telegram import MAX_CALLBACK_DATA, MAX_TEXT, CallbackData, TelegramChannel, Throttle
+from channels.text import split_text
 from tests.gateway_harness import running_app
 from tests.standins import telegram as tg
 from tests.standins.rasa import RasaStandIn
@@ -300,14 +301,16 @@ async def test_a_long_text_is_split_and_the_buttons_go_last(standin, channel):
     assert all(c.params["text"][:3].isdigit() for c in calls)  # cut between paragraphs
 
 
-def test_splitting_counts_as_telegram_counts():
+def test_splitting_counts_as_telegram_counts():  # and as Viber and WhatsApp count
     emoji = "👩‍👧" * 1500  # 3 code points, 5 UTF-16 units each
-    chunks = split_text(emoji)
+    chunks = split_text(emoji, MAX_TEXT)
     assert "".join(chunks) == emoji and len(chunks) == 2
     assert all(len(c.encode("utf-16-le")) // 2 <= 4096 for c in chunks)
-    assert split_text("short") == ["short"] and split_text("") == [] and split_text(" \n") == []
+    assert split_text("short", MAX_TEXT) == ["short"] and split_text("", MAX_TEXT) == [] and split_text(" \n", MAX_TEXT) == []
     unbroken = "y" * 9000
-    assert [len(c) for c in split_text(unbroken)] == [4096, 4096, 808]
+    assert [len(c) for c in split_text(unbroken, MAX_TEXT)] == [4096, 4096, 808]
+    assert split_text("one two three four", 10) == ["one two", "three four"]
+    assert split_text("🙂" * 6, 8) == ["🙂" * 4, "🙂" * 2]  # never half an emoji
 
 
 async def test_the_rest_of_a_split_text_is_retried_by_the_channel(standin, channel):
