@@ -13,7 +13,15 @@ import httpx
 
 
 class AssistantUnavailable(Exception):
-    """Rasa could not be reached or answered with an error."""
+    """Rasa could not be reached or answered with an error.
+
+    ``reached`` says whether Rasa may have taken the message (a read timeout, an
+    error while handling it): only a message that never reached it may be sent again.
+    """
+
+    def __init__(self, reason: str, reached: bool = True) -> None:
+        super().__init__(reason)
+        self.reached = reached
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,12 @@ class AssistantClient:
             )
             response.raise_for_status()
             return [BotMessage.from_rest(item) for item in response.json()]
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise AssistantUnavailable(type(error).__name__, reached=False) from error
+        except httpx.HTTPStatusError as error:
+            # 503: Rasa (or what is in front of it) refused the request before handling it.
+            reached = error.response.status_code != 503
+            raise AssistantUnavailable(type(error).__name__, reached=reached) from error
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise AssistantUnavailable(type(error).__name__) from error
 

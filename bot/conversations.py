@@ -128,15 +128,24 @@ class Conversations:
     async def answer(
         self, sender_id: str, text: str, deliver: Deliver, *, fallback_given: bool = False
     ) -> Outcome:
-        """Answer ``text`` through ``deliver``, as soon as there is something to say. Never raises.
+        """Answer ``text`` through ``deliver``, as soon as there is something to say.
 
         For channels that can send at any time (the messaging platforms, the web
         chat's socket): the safety fallback goes out at the deadline and a slow
         turn's replies follow when they come. Returns ``Outcome.RETRY`` when the
-        assistant could not take the message (down): the caller keeps it and
-        calls again later with ``fallback_given=True``, so that she is not sent
-        the numbers twice for one message.
+        assistant never got the message (down): the caller keeps it and calls
+        again later with ``fallback_given=True``, so that she is not sent the
+        numbers twice for one message. Raises only what ``deliver`` raises.
         """
+        outcome, rest = await self.answer_first(sender_id, text, deliver, fallback_given=fallback_given)
+        return outcome if rest is None else await rest
+
+    async def answer_first(
+        self, sender_id: str, text: str, deliver: Deliver, *, fallback_given: bool = False
+    ) -> tuple[Outcome, Awaitable[Outcome] | None]:
+        """``answer`` in two parts: what she is told by the deadline, and, when the turn is
+        still running, the rest (its late replies, then the outcome) for the caller to await
+        whenever it likes: a worker need not wait for a frozen assistant."""
         started = asyncio.get_running_loop().time()
         turn = asyncio.ensure_future(self._turn(sender_id, text))
         await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
@@ -145,15 +154,18 @@ class Conversations:
             await deliver(first.fallback)
         if first.replies:
             await deliver(first.replies)
-        if first.reason == "unavailable":
-            return Outcome.RETRY
-        if first.reason != "slow":
-            return Outcome.DONE
+        if first.reason == "slow":
+            return Outcome.DONE, self._rest(turn, deliver)
+        return (Outcome.RETRY if first.reason == "unavailable" else Outcome.DONE), None
+
+    @staticmethod
+    async def _rest(turn: asyncio.Future[Turn], deliver: Deliver) -> Outcome:
+        """The late replies of a slow turn, delivered when they come."""
         try:
             finished = await turn
-        except AssistantUnavailable:
-            return Outcome.RETRY
-        except Exception:  # noqa: BLE001 - already logged by nobody: it failed after she was answered
+        except AssistantUnavailable as error:
+            return Outcome.DONE if error.reached else Outcome.RETRY
+        except Exception:  # noqa: BLE001 - it failed after she was answered
             logger.error("a slow turn failed after the safety fallback")
             return Outcome.DONE
         if finished.replies:
@@ -174,8 +186,8 @@ class Conversations:
             finished = await asyncio.wait_for(asyncio.shield(turn), max(0.0, remaining))
         except asyncio.TimeoutError:
             reason, replies = "slow", []
-        except AssistantUnavailable:
-            reason, replies = "unavailable", []
+        except AssistantUnavailable as error:
+            reason, replies = ("error" if error.reached else "unavailable"), []
         except Exception as error:  # noqa: BLE001 - whatever broke, she is answered
             logger.error("turn failed: %s", type(error).__name__)
             reason, replies = "error", []

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet
-
 from bot.db import make_engine
 from bot.directory.demo import load_demo_if_empty
 from bot.directory.migrate import upgrade
@@ -81,8 +79,6 @@ def child_environment(settings: Settings) -> dict[str, str]:
             "set it to keep conversations across restarts"
         )
         env["PSEUDONYM_PEPPER"] = secrets.token_urlsafe(32)
-    if settings.address_key is None:  # the app, restarted within this run, opens what it sealed
-        env["ADDRESS_KEY"] = Fernet.generate_key().decode()
     env["RASA_TELEMETRY_ENABLED"] = "false"
     env["ACTION_TIMEOUT_SECONDS"] = str(settings.action_timeout_seconds)
     env["SANIC_HOST"] = "127.0.0.1"  # the action server listens on loopback only

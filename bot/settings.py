@@ -132,11 +132,12 @@ class Settings(BaseSettings):
     def address_key_problem(self) -> str | None:
         """Why reply addresses cannot be kept with this configuration, or None.
 
-        Redis outlives a process: the addresses kept there need a key that every
-        instance and every restart shares. One process alone may use a key of its own.
+        Shared stores outlive a process and serve several: what one instance sealed
+        there, every instance and every restart must open. The embedded default
+        keeps a key of its own beside its SQLite file (``bot.gateway.sealing``).
         """
-        if self.redis_url and self.address_key is None:
-            return "ADDRESS_KEY must be set with REDIS_URL (see docs/configuration.md)"
+        if self.uses_shared_services and self.address_key is None:
+            return "ADDRESS_KEY must be set with REDIS_URL or DATABASE_URL (see docs/configuration.md)"
         return None
 
 

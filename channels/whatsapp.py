@@ -74,7 +74,7 @@ RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})  # app, account, throug
 ACCOUNT_CODES = frozenset({0, 3, 10, 190, 200, 368, 131031, 131042, 133010})
 """Refusals about the business, not her (token, permissions, account locked or unpaid,
 number not registered): retried, so that sends to her resume once it is fixed."""
-UNREACHABLE_CODES = (131047, 131026)  # she cannot be written to now: stop until she writes again
+UNREACHABLE_CODES = (131026,)  # she cannot be written to: stop until she writes again
 REFUSAL_REASONS = {
     131047: "re-engagement",  # more than 24 h since she wrote (seen by Meta's clock)
     131026: "undeliverable",  # not a WhatsApp number, old app, or she blocked the number
@@ -154,7 +154,7 @@ class WhatsAppChannel:
         """
         if time.time() - address.last_inbound_at > WINDOW_SECONDS:
             logger.warning("a whatsapp reply was not sent: outside the 24-hour window")
-            return Delivery(DeliveryOutcome.GONE, reason="outside window")
+            return Delivery(DeliveryOutcome.DROP, reason="outside window")
         for payload in _payloads(address.chat, message):
             delivery = await self._post(payload)
             if delivery.outcome is not DeliveryOutcome.SENT:

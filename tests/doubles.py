@@ -27,12 +27,12 @@ class ScriptedAssistant:
         await asyncio.sleep(self.delay)
         self.log.append(f"done {text}")
         if not self.up:
-            raise AssistantUnavailable("ConnectError")
+            raise AssistantUnavailable("ConnectError", reached=False)
         return self.replies
 
     async def erase(self, sender_id: str) -> None:
         if not self.erase_up:
-            raise AssistantUnavailable("ConnectError")
+            raise AssistantUnavailable("ConnectError", reached=False)
         self.erased.append(sender_id)
         self.log.append("erase")
 

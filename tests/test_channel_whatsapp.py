@@ -367,7 +367,7 @@ async def test_no_reply_outside_the_24_hour_window_and_the_log_says_so_without_c
     caplog.set_level(logging.INFO)
     reply = Outbound("Your shelter is at 5 Main St", (Button("OK", "/affirm"),))
     delivery = await channel.send(Address("whatsapp", wa.HER_NUMBER, last_inbound_at), reply)
-    assert (delivery.outcome, delivery.reason) == (DeliveryOutcome.GONE, "outside window")
+    assert (delivery.outcome, delivery.reason) == (DeliveryOutcome.DROP, "outside window")
     assert graph.recorder.calls == []
     [record] = [r for r in caplog.records if r.name == "channels.whatsapp"]
     assert record.getMessage() == "a whatsapp reply was not sent: outside the 24-hour window"
@@ -397,7 +397,7 @@ RETRY, GONE, DROP = DeliveryOutcome.RETRY, DeliveryOutcome.GONE, DeliveryOutcome
     (lambda: Response("Too Many Requests", 429), RETRY, "rate limited", None),
     (lambda: wa.server_error(), RETRY, "server error", None),
     (lambda: wa.graph_error(131000, 503, "Something went wrong"), RETRY, "server error", None),
-    (lambda: wa.graph_error(131047, 400, "Re-engagement message"), GONE, "re-engagement", None),
+    (lambda: wa.graph_error(131047, 400, "Re-engagement message"), DROP, "re-engagement", None),
     (lambda: wa.graph_error(131026, 400, "Message undeliverable"), GONE, "undeliverable", None),
     (lambda: wa.graph_error(131051, 400, "Unsupported message type"), DROP, "unsupported", None),
     (lambda: wa.graph_error(131031, 400, "Account has been locked"), RETRY, "account", None),
@@ -453,7 +453,7 @@ async def test_a_failing_part_ends_the_send(channel, graph):
     graph.script(None, wa.graph_error(131047, 400, "Re-engagement message"))
     long_text = ("word " * 1000).strip()
     delivery = await channel.send(HER, Outbound(long_text, (Button("OK", "/affirm"),)))
-    assert delivery.outcome is DeliveryOutcome.GONE
+    assert delivery.outcome is DeliveryOutcome.DROP
     assert [p["type"] for p in graph.sent()] == ["text", "interactive"]
 
 

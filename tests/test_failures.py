@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+import redis.asyncio as aioredis
 import yaml
 from sqlalchemy import create_engine, text
 
@@ -31,6 +32,7 @@ from bot.conversations import Conversations
 from bot.erasure import Erasure, RasaRedisStores
 from bot.gateway.addresses import ReplyAddresses
 from bot.gateway.chats import PlatformChats
+from bot.gateway.queues import RedisQueues
 from bot.gateway.sealing import Sealer
 from bot.identity import pseudonym
 from bot.live import RedisLiveState
@@ -310,7 +312,7 @@ async def test_the_retention_sweep_erases_every_conversation_from_redis(helpline
     rasa_redis = RasaRedisStores.from_url(helpline.redis_url)
     erasure = Erasure([rasa_redis])
     addresses = ReplyAddresses(live, Sealer.from_settings(helpline.settings), 3600)
-    erasure.register(PlatformChats(addresses, {}))
+    erasure.register(PlatformChats(addresses, {}, RedisQueues(aioredis.Redis.from_url(helpline.redis_url), "outbox")))
     conversations = Conversations(
         AssistantClient(helpline.settings.rasa_url, None, 5), live, erasure,
         SafetyFallback.load(helpline.settings), retention_seconds=3600, first_reply_deadline=4,

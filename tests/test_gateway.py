@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
-from bot.assistant import BotMessage
+from bot.assistant import AssistantUnavailable, BotMessage
 from bot.conversations import Conversations
 from bot.db import make_engine
 from bot.directives import ERASE_DIRECTIVE
@@ -82,7 +82,7 @@ def build(stores, fallback, assistant, channel, deadline=0.3) -> Gateway:
     conversations = Conversations(assistant, live, erasure, fallback, 3600, deadline)
     erasure.register(conversations.store)
     addresses = ReplyAddresses(live, Sealer([KEY]), 3600)
-    erasure.register(PlatformChats(addresses, {channel.name: channel}))
+    erasure.register(PlatformChats(addresses, {channel.name: channel}, outbox))
     return Gateway({channel.name: channel}, conversations, fallback, inbox, outbox, addresses,
                    Sealer([KEY]), PEPPER, 3600)
 
@@ -290,3 +290,76 @@ async def test_a_message_the_platform_refuses_is_dropped_and_the_next_goes(store
     finally:
         await gateway.close()
     assert channel.sent == [("chat-r", "echo: second", ())]
+
+
+async def test_with_the_assistant_down_every_message_gets_its_own_fallback_at_once(stores, fallback, monkeypatch):
+    monkeypatch.setattr(pipeline, "_backoff", lambda attempts: 30.0)  # the head waits a long backoff
+    channel, assistant = LoopbackChannel(), EchoAssistant(up=False)
+    gateway = build(stores, fallback, assistant, channel)
+    gateway.start(2)
+    try:
+        await accept(gateway, channel, update("w", "1", "hello"))
+        await accept(gateway, channel, update("w", "2", "he is hitting me now"))
+        await until(lambda: len(channel.sent) == 2)
+        await accept(gateway, channel, update("w", "3", "I want to kill myself"))  # during the backoff
+        await until(lambda: len(channel.sent) == 3, timeout=10)  # not after the 30 s backoff
+        await asyncio.sleep(0.3)
+    finally:
+        await gateway.close()
+    texts = [text for _, text, _ in channel.sent]
+    assert texts == [fallback.replies(t)[0].text for t in ("hello", "he is hitting me now", "I want to kill myself")]
+    assert texts[2] != texts[1]  # self-harm gets the crisis reply, not the danger one
+
+
+async def test_a_frozen_assistant_does_not_hold_the_workers(stores, fallback):
+    channel, assistant = LoopbackChannel(), EchoAssistant(delay=3)
+    gateway = build(stores, fallback, assistant, channel, deadline=0.2)
+    gateway.start(1)  # one worker, three women
+    try:
+        for user in ("f1", "f2", "f3"):
+            await accept(gateway, channel, update(user, f"{user}-1", "he is hitting me now"))
+        await until(lambda: len(channel.sent) == 3, timeout=2.5)  # each has the numbers, not one per 3 s
+        assert all("112" in text for _, text, _ in channel.sent)
+        await until(lambda: len(channel.sent) == 6, timeout=10)  # and the assistant's replies later
+    finally:
+        await gateway.close()
+
+
+async def test_a_message_whose_handling_keeps_failing_is_given_up_and_the_next_answered(stores, fallback, monkeypatch):
+    monkeypatch.setattr(pipeline, "_backoff", lambda attempts: 0.05)
+    real = pipeline._assistant_text
+
+    def poisoned(queued):
+        if queued.text == "poison":
+            raise KeyError("a bug")
+        return real(queued)
+
+    monkeypatch.setattr(pipeline, "_assistant_text", poisoned)
+    channel, assistant = LoopbackChannel(), EchoAssistant()
+    gateway = build(stores, fallback, assistant, channel)
+    gateway.start(1)
+    try:
+        await accept(gateway, channel, update("p", "1", "poison"))
+        await accept(gateway, channel, update("p", "2", "after"))
+        await until(lambda: len(channel.sent) == 1, timeout=5)
+    finally:
+        await gateway.close()
+    assert channel.sent == [("chat-p", "echo: after", ())]
+
+
+async def test_a_message_the_assistant_may_have_taken_is_not_sent_again(stores, fallback):
+    class TimingOut(EchoAssistant):
+        async def send(self, sender_id, text):
+            self.sent.append((sender_id, text))
+            raise AssistantUnavailable("ReadTimeout", reached=True)
+
+    channel, assistant = LoopbackChannel(), TimingOut()
+    gateway = build(stores, fallback, assistant, channel)
+    gateway.start(1)
+    try:
+        await accept(gateway, channel, update("t", "1", "yes, delete everything"))
+        await until(lambda: len(channel.sent) == 1)
+        await asyncio.sleep(1.5)
+    finally:
+        await gateway.close()
+    assert len(assistant.sent) == 1 and "112" in channel.sent[0][1]

@@ -134,3 +134,19 @@ def test_the_app_killed_right_after_acknowledging_answers_after_restart(telegram
         rasa.delay = 0
         with app_process(tmp_path / "second.log", settings):
             assert wait_texts(telegram, 801, 1, timeout=30) == ["echo: are you there"]
+
+
+def test_a_body_larger_than_any_platform_sends_is_refused_unread(telegram):
+    rasa = RasaStandIn()
+    with Served(rasa.app) as rasa_server, running_app(rasa_server.url, **telegram_settings(telegram)) as app:
+        huge = b"{" + b" " * 2_000_000 + b"}"
+        assert app.post("/webhooks/telegram", huge, tg.webhook_headers()).status_code == 413
+
+        def chunked():
+            yield b"{"
+            for _ in range(30):
+                yield b" " * 100_000
+
+        response = httpx.post(app.url + "/webhooks/telegram", content=chunked(), headers=tg.webhook_headers())
+        assert response.status_code == 413
+        assert rasa.senders == []

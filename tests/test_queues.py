@@ -165,7 +165,7 @@ async def test_an_expired_lease_passes_the_key_on_and_locks_the_stale_owner_out(
     assert await queues.claim("new", LEASE) == "her"
 
     assert not await queues.renew("her", "stale", LEASE)
-    assert not await queues.replace_head("her", "stale", "overwritten")
+    assert not await queues.replace("her", "stale", 0, "overwritten")
     assert not await queues.pop("her", "stale")
     await queues.release("her", "stale", 0)
     assert await queues.claim("third", LEASE) is None  # still the new owner's
@@ -185,9 +185,30 @@ async def test_replacing_the_head_keeps_its_place(queues: Queues) -> None:
     await queues.push("her", "attempt 0", TTL)
     await queues.push("her", "later", TTL)
     assert await queues.claim("one", LEASE) == "her"
-    assert await queues.replace_head("her", "one", "attempt 1")
+    assert await queues.replace("her", "one", 0, "attempt 1")
     assert await _drain(queues, "her", "one") == ["attempt 1", "later"]
-    assert not await queues.replace_head("her", "one", "nothing to replace")
+    assert not await queues.replace("her", "one", 0, "nothing to replace")
+
+
+async def test_items_are_listed_and_replaced_in_place(queues: Queues) -> None:
+    for item in ("a", "b", "c"):
+        await queues.push("her", item, TTL)
+    assert await queues.claim("one", LEASE) == "her"
+    assert await queues.replace("her", "one", 2, "c, fallback given")
+    assert not await queues.replace("her", "one", 3, "no such item")
+    assert not await queues.replace("her", "stale", 1, "not the owner")
+    assert await queues.items("her") == ["a", "b", "c, fallback given"]
+
+
+async def test_she_writes_again_and_a_key_waiting_out_a_backoff_is_due_at_once(queues: Queues) -> None:
+    await queues.push("her", "first", TTL)
+    assert await queues.claim("one", LEASE) == "her"
+    await queues.release("her", "one", 60)  # the assistant is down: retry in a minute
+    assert await queues.claim("two", LEASE) is None
+    await queues.push("her", "second", TTL)
+    assert await queues.claim("two", LEASE) == "her"
+    await queues.push("her", "third", TTL)  # a worker holds it: nobody else may take it
+    assert await queues.claim("three", LEASE) is None
 
 
 async def test_popping_the_last_item_releases_the_key(queues: Queues) -> None:
@@ -218,9 +239,8 @@ async def test_a_released_key_is_due_again_after_its_delay(queues: Queues) -> No
 async def test_items_expire_their_ttl_after_the_last_push(queues: Queues) -> None:
     await queues.push("her", "old", SHORT)
     await queues.push("kept", "a", SHORT)
-    await asyncio.sleep(SHORT / 2)
-    await queues.push("kept", "b", SHORT)  # pushing again extends the key's items
-    await asyncio.sleep(SHORT / 2 + 0.1)
+    await queues.push("kept", "b", TTL)  # pushing again extends the key's items
+    await asyncio.sleep(WAIT)
     assert await queues.claim("one", LEASE) == "kept"
     assert await queues.claim("two", LEASE) is None  # "her" expired
     assert await queues.pending() == 1  # (Redis counts an expired key until a claim drops it)

@@ -49,6 +49,11 @@ class ReplyAddresses:
             return None
         return Address(**record["address"])
 
+    async def is_gone(self, sender_id: str) -> bool:
+        """Whether the platform refused her for good since she last wrote (not: unknown, erased)."""
+        record = await self._record(sender_id)
+        return record is not None and record["gone"]
+
     async def mark_gone(self, sender_id: str) -> None:
         """The platform refuses sends to her for good: stop until she writes again."""
         record = await self._record(sender_id)

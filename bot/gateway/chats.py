@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from bot.gateway.addresses import ReplyAddresses
+from bot.gateway.queues import Queues
 from bot.metrics import GATEWAY_DELIVERIES
 from channels.base import Channel
 
@@ -25,11 +26,15 @@ class PlatformChats:
 
     name = "reply addresses and platform chat"
 
-    def __init__(self, addresses: ReplyAddresses, channels: dict[str, Channel]) -> None:
+    def __init__(self, addresses: ReplyAddresses, channels: dict[str, Channel], outbox: Queues) -> None:
         self._addresses = addresses
         self._channels = channels
+        self._outbox = outbox
 
     async def erase(self, sender_id: str) -> None:
+        # Replies still waiting would land on her phone after the deletion: they go too.
+        # (The erasure's own confirmation is queued after this.)
+        await self._outbox.forget(sender_id)
         address = await self._addresses.get(sender_id)
         message_ids = await self._addresses.take_message_ids(sender_id)
         channel = self._channels.get(address.platform) if address else None

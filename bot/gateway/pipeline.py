@@ -40,7 +40,7 @@ from bot.assistant import BotMessage, Button
 from bot.conversations import Conversations, Outcome
 from bot.gateway.addresses import ReplyAddresses
 from bot.gateway.queues import Queues
-from bot.gateway.sealing import Sealed, Sealer
+from bot.gateway.sealing import Sealer
 from bot.identity import pseudonym
 from bot.metrics import GATEWAY_DELIVERIES, GATEWAY_MESSAGES
 from bot.safety_fallback import SafetyFallback
@@ -50,10 +50,16 @@ logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 15.0  # a dead worker's conversation is taken up again after this
 IDLE_POLL_SECONDS = 1.0  # an idle worker looks for retries due and work other instances queued
-SEEN_SECONDS = 48 * 3600  # platforms retry for hours at most (Telegram: 24 h)
+SEEN_SECONDS = 7 * 24 * 3600  # platforms retry for days at most (WhatsApp: 7)
 MAX_INBOX_ATTEMPTS = 60  # about an hour of backoff with the assistant down
-MAX_SEND_ATTEMPTS = 12  # about 15 minutes of backoff
+MAX_SEND_ATTEMPTS = 20  # about 15 minutes of backoff
+MAX_STEP_FAILURES = 3  # an item whose handling keeps raising is given up, not retried forever
 MAX_BACKOFF_SECONDS = 60.0
+
+Advance = bool | Awaitable[bool]
+"""What a step says of the head item: True done (pop it, go on), False keep it (the step
+released the key or forgot the queue), or the rest of the work to await (then as above)."""
+Step = Callable[[str, str, str], Awaitable[Advance]]
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,8 @@ class Gateway:
         self._inbox_ready = asyncio.Event()
         self._outbox_ready = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
+        self._behind: set[asyncio.Task[None]] = set()  # conversations finishing a slow turn
+        self._failures: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------------ accept
 
@@ -193,9 +201,10 @@ class Gateway:
         return None
 
     async def close(self) -> None:
-        for task in self._workers:
+        tasks = [*self._workers, *self._behind]
+        for task in tasks:
             task.cancel()
-        for task in self._workers:
+        for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
@@ -204,37 +213,79 @@ class Gateway:
         await self._inbox.close()
         await self._outbox.close()
 
-    async def _work(self, queues: Queues, ready: asyncio.Event, owner: str,
-                    step: Callable[[str, str, str], Awaitable[bool]]) -> None:
+    async def _work(self, queues: Queues, ready: asyncio.Event, owner: str, step: Step) -> None:
         """Claim a due conversation, work through its queue with ``step``; forever."""
         while True:
+            ready.clear()  # before the claim: a push during the claim wakes the wait below
             try:
                 key = await queues.claim(owner, LEASE_SECONDS)
             except Exception as error:  # noqa: BLE001 - the store will be back
                 logger.error("%s claim failed: %s", queues.name, type(error).__name__)
                 key = None
             if key is None:
-                ready.clear()
                 with suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(ready.wait(), IDLE_POLL_SECONDS)
                 continue
+            await self._drain(queues, key, owner, step)
+
+    async def _drain(self, queues: Queues, key: str, owner: str, step: Step) -> None:
+        """Work through a held key's queue, head first, until it is empty or released.
+
+        A step may hand the rest of its work to later (a slow turn, once she has
+        the numbers): a task of its own then holds the key, finishes, and goes
+        on with the queue, while the worker goes back to claiming.
+        """
+        try:
+            async with _renewing(queues, key, owner):
+                while (raw := await queues.peek(key)) is not None:
+                    advance = await self._step(queues, key, owner, step, raw)
+                    if not isinstance(advance, bool):
+                        self._later(queues, key, owner, step, advance)
+                        return
+                    if not advance or not await queues.pop(key, owner):
+                        return
+        except Exception as error:  # noqa: BLE001 - the lease runs out and the key is retried
+            logger.error("%s work failed: %s", queues.name, type(error).__name__)
+
+    def _later(self, queues: Queues, key: str, owner: str, step: Step, rest: Awaitable[bool]) -> None:
+        async def finish() -> None:
             try:
                 async with _renewing(queues, key, owner):
-                    while (raw := await queues.peek(key)) is not None and await step(key, owner, raw):
-                        if not await queues.pop(key, owner):
-                            break
-            except Exception as error:  # noqa: BLE001 - the lease expires and it is retried
+                    advance = await rest
+                if advance and await queues.pop(key, owner):
+                    await self._drain(queues, key, owner, step)
+            except Exception as error:  # noqa: BLE001 - the lease runs out and the key is retried
                 logger.error("%s work failed: %s", queues.name, type(error).__name__)
+
+        task = asyncio.create_task(finish())
+        self._behind.add(task)
+        task.add_done_callback(self._behind.discard)
+
+    async def _step(self, queues: Queues, key: str, owner: str, step: Step, raw: str) -> Advance:
+        """``step``, with an item that keeps failing given up rather than holding her queue."""
+        try:
+            advance = await step(key, owner, raw)
+        except Exception as error:  # noqa: BLE001 - counted; after a few, the item is given up
+            failures = self._failures.get((queues.name, key), 0) + 1
+            logger.error("%s step failed (%d): %s", queues.name, failures, type(error).__name__)
+            if failures < MAX_STEP_FAILURES:
+                self._failures[(queues.name, key)] = failures
+                await queues.release(key, owner, _backoff(failures))
+                return False
+            GATEWAY_MESSAGES.labels(queues.name, "given up").inc()
+            advance = True
+        self._failures.pop((queues.name, key), None)
+        return advance
 
     # ------------------------------------------------------------------- inbox
 
-    async def _answer_next(self, sender_id: str, owner: str, raw: str) -> bool:
+    async def _answer_next(self, sender_id: str, owner: str, raw: str) -> Advance:
         """Answer the head message of her inbox; True when it is done (pop it)."""
         try:
             queued = Queued.load(self._sealer.open(raw))
-        except Sealed:  # sealed under a key no longer configured (a new run of the embedded default)
+        except (ValueError, KeyError, TypeError):  # another ADDRESS_KEY (Sealed), or another version
             GATEWAY_MESSAGES.labels("unknown", "unreadable").inc()
-            logger.error("a queued message was sealed under another ADDRESS_KEY: dropped")
+            logger.error("a queued message could not be read: dropped")
             return True
         platform = queued.address.platform
         channel = self.channels.get(platform)
@@ -249,9 +300,20 @@ class Gateway:
             context = await self._conversations.context_of(sender_id)
             await deliver([self._fallback.text_only(context.get("language"), context.get("country"))])
             return True
-        outcome = await self._conversations.answer(
+        outcome, rest = await self._conversations.answer_first(
             sender_id, _assistant_text(queued), deliver, fallback_given=queued.fallback_given
         )
+        if rest is None:
+            return await self._after(sender_id, owner, queued, outcome)
+
+        async def finish() -> bool:
+            return await self._after(sender_id, owner, queued, await rest)
+
+        return finish()
+
+    async def _after(self, sender_id: str, owner: str, queued: Queued, outcome: Outcome) -> bool:
+        """Done with the message, or kept at the head and retried (the assistant never got it)."""
+        platform = queued.address.platform
         if outcome is Outcome.DONE:
             GATEWAY_MESSAGES.labels(platform, "answered").inc()
             return True
@@ -260,9 +322,28 @@ class Gateway:
             logger.error("a message of %s was given up after %d attempts", platform, queued.attempts + 1)
             return True
         retry = replace(queued, attempts=queued.attempts + 1, fallback_given=True)
-        await self._inbox.replace_head(sender_id, owner, self._sealer.seal(retry.dump()))
+        await self._inbox.replace(sender_id, owner, 0, self._sealer.seal(retry.dump()))
+        await self._fallback_for_those_waiting(sender_id, owner)
         await self._inbox.release(sender_id, owner, _backoff(retry.attempts))
         return False
+
+    async def _fallback_for_those_waiting(self, sender_id: str, owner: str) -> None:
+        """Her messages behind one the assistant could not take get the safety fallback now
+        (each for its own words: danger, self-harm, or the apology with the numbers)."""
+        waiting = (await self._inbox.items(sender_id))[1:]
+        for index, raw in enumerate(waiting, start=1):
+            try:
+                queued = Queued.load(self._sealer.open(raw))
+            except (ValueError, KeyError, TypeError):
+                continue  # dropped when it comes to the head
+            if queued.fallback_given or queued.kind == "unsupported":
+                continue
+            context = await self._conversations.context_of(sender_id)
+            replies = self._fallback.replies(_assistant_text(queued), context.get("language"),
+                                             context.get("country"))
+            await self._deliverer(sender_id, queued.address)(replies)
+            given = replace(queued, fallback_given=True)
+            await self._inbox.replace(sender_id, owner, index, self._sealer.seal(given.dump()))
 
     def _deliverer(self, sender_id: str, address: Address) -> Callable[[list[BotMessage]], Awaitable[None]]:
         """Replies to her go onto her outbox with the address they go to."""
@@ -281,12 +362,15 @@ class Gateway:
         """Send the head reply of her outbox; True when it is done with (pop it)."""
         try:
             pending = Pending.load(self._sealer.open(raw))
-        except Sealed:
-            _dropped("unknown", "sealed under another ADDRESS_KEY")
+        except (ValueError, KeyError, TypeError):  # another ADDRESS_KEY (Sealed), or another version
+            _dropped("unknown", "unreadable")
             return True
         channel = self.channels.get(pending.address.platform)
         if channel is None:
             _dropped(pending.address.platform, "channel off")
+            return True
+        if await self._addresses.is_gone(sender_id):  # she blocked the bot: nothing until she writes
+            _dropped(channel.name, "refused before")
             return True
         delivery = await channel.send(pending.address, pending.outbound())
         GATEWAY_DELIVERIES.labels(channel.name, delivery.outcome.value).inc()
@@ -310,7 +394,7 @@ class Gateway:
             _dropped(pending.address.platform, "retries exhausted")
             return True
         retry = replace(pending, attempts=attempts)
-        await self._outbox.replace_head(sender_id, owner, self._sealer.seal(retry.dump()))
+        await self._outbox.replace(sender_id, owner, 0, self._sealer.seal(retry.dump()))
         await self._outbox.release(sender_id, owner, delivery.retry_after or _backoff(attempts))
         return False
 

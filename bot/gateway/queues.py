@@ -35,9 +35,11 @@ class Queues(Protocol):
 
     async def push(self, key: str, item: str, ttl_seconds: float,
                    once: str | None = None, once_ttl_seconds: float = 0) -> bool:
-        """Append ``item`` to ``key``'s queue, due now unless claimed; False if ``once`` was seen.
+        """Append ``item`` to ``key``'s queue; False (nothing pushed) if ``once`` was seen.
 
-        The key's items expire ``ttl_seconds`` after the last push.
+        The key is due now unless a worker holds it (a key waiting out a backoff
+        is due again: she wrote, so try now). Its items expire ``ttl_seconds``
+        after the last push.
         """
 
     async def claim(self, owner: str, lease_seconds: float) -> str | None:
@@ -49,8 +51,12 @@ class Queues(Protocol):
     async def peek(self, key: str) -> str | None:
         """The head item of ``key`` (None when its queue is empty)."""
 
-    async def replace_head(self, key: str, owner: str, item: str) -> bool:
-        """Replace the head item (its attempt count, say); False when not the owner."""
+    async def items(self, key: str) -> list[str]:
+        """Every item of ``key``, head first."""
+
+    async def replace(self, key: str, owner: str, index: int, item: str) -> bool:
+        """Replace the item at ``index`` (0: the head; its attempt count, say); False when
+        not the owner or there is no such item."""
 
     async def pop(self, key: str, owner: str) -> bool:
         """Remove the head item; when the queue is empty, the key is released. Returns
@@ -78,7 +84,9 @@ if KEYS[4] and redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) == false the
 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[1])
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then
+  redis.call('ZADD', KEYS[2], 'LT', ARGV[4], ARGV[1])
+end
 return 1
 """
 # KEYS: due index, owners hash; ARGV: now ms, lease ms, owner, items prefix
@@ -122,11 +130,11 @@ if left == 0 then
 end
 return left
 """
-# KEYS: owners hash, items; ARGV: key, owner, item
-_REPLACE_HEAD = """
+# KEYS: owners hash, items; ARGV: key, owner, index, item
+_REPLACE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-if redis.call('LLEN', KEYS[2]) == 0 then return 0 end
-redis.call('LSET', KEYS[2], 0, ARGV[3])
+if redis.call('LLEN', KEYS[2]) <= tonumber(ARGV[3]) then return 0 end
+redis.call('LSET', KEYS[2], ARGV[3], ARGV[4])
 return 1
 """
 
@@ -146,11 +154,7 @@ class RedisQueues:
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._pop = redis.register_script(_POP)
-        self._replace_head = redis.register_script(_REPLACE_HEAD)
-
-    def keys_of(self, key: str) -> list[str]:
-        """The Redis keys that hold something of ``key`` (for tests that scan Redis)."""
-        return [self._items + key]
+        self._replace = redis.register_script(_REPLACE)
 
     async def push(self, key: str, item: str, ttl_seconds: float,
                    once: str | None = None, once_ttl_seconds: float = 0) -> bool:
@@ -176,8 +180,11 @@ class RedisQueues:
         item = await self._redis.lindex(self._items + key, 0)
         return item.decode() if isinstance(item, bytes) else item
 
-    async def replace_head(self, key: str, owner: str, item: str) -> bool:
-        return bool(await self._replace_head(keys=[self._owners, self._items + key], args=[key, owner, item]))
+    async def items(self, key: str) -> list[str]:
+        return list(await self._redis.lrange(self._items + key, 0, -1))
+
+    async def replace(self, key: str, owner: str, index: int, item: str) -> bool:
+        return bool(await self._replace(keys=[self._owners, self._items + key], args=[key, owner, index, item]))
 
     async def pop(self, key: str, owner: str) -> bool:
         left = await self._pop(keys=[self._due, self._owners, self._items + key], args=[key, owner])

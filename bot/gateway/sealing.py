@@ -10,7 +10,11 @@ one opens.
 
 from __future__ import annotations
 
+import base64
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.settings import Settings
 
@@ -29,12 +33,18 @@ class Sealer:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sealer:
-        """The configured ``ADDRESS_KEY``; without one (a single process), a key of its own.
+        """The configured ``ADDRESS_KEY``; on the embedded default, a key derived from the pepper.
 
-        A process's own key dies with it, like the in-process stores it seals for.
+        The embedded default's queues are in its SQLite file and outlive the
+        process: what it sealed before a restart it must open after, which a key
+        derived from the same pepper does (``helpline run`` keeps one pepper per
+        run unless one is configured). Shared stores need a configured key
+        (``Settings.address_key_problem``).
         """
         if settings.address_key is None:
-            return cls([Fernet.generate_key()])
+            if settings.pseudonym_pepper is None:
+                raise ValueError("PSEUDONYM_PEPPER or ADDRESS_KEY is needed to seal addresses")
+            return cls([_derived_key(settings.pseudonym_pepper.get_secret_value())])
         keys = [k.strip().encode() for k in settings.address_key.get_secret_value().split(",") if k.strip()]
         try:
             return cls(keys)
@@ -49,3 +59,9 @@ class Sealer:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as error:
             raise Sealed("cannot open a sealed value") from error
+
+
+def _derived_key(pepper: str) -> bytes:
+    """A Fernet key derived from the pepper (HKDF-SHA256): both come from the environment."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"helpline address key")
+    return base64.urlsafe_b64encode(hkdf.derive(pepper.encode()))

@@ -50,6 +50,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    case,
     delete,
     func,
     select,
@@ -142,8 +143,11 @@ class SqlQueues:
     async def peek(self, key: str) -> str | None:
         return await asyncio.to_thread(self._peek, key)
 
-    async def replace_head(self, key: str, owner: str, item: str) -> bool:
-        return await asyncio.to_thread(self._replace_head, key, owner, item)
+    async def items(self, key: str) -> list[str]:
+        return await asyncio.to_thread(self._items, key)
+
+    async def replace(self, key: str, owner: str, index: int, item: str) -> bool:
+        return await asyncio.to_thread(self._replace, key, owner, index, item)
 
     async def pop(self, key: str, owner: str) -> bool:
         return await asyncio.to_thread(self._pop, key, owner)
@@ -176,7 +180,11 @@ class SqlQueues:
                 self._insert(QueueKey)
                 .values(queue=self.name, key=key, due_at=now, owner=None, expires_at=expires_at)
                 .on_conflict_do_update(
-                    index_elements=[QueueKey.queue, QueueKey.key], set_={"expires_at": expires_at}
+                    index_elements=[QueueKey.queue, QueueKey.key],
+                    # She wrote again: a key waiting out a backoff is due now (not one a worker holds).
+                    set_={"expires_at": expires_at,
+                          "due_at": case((QueueKey.owner.is_(None) & (QueueKey.due_at > now), now),
+                                         else_=QueueKey.due_at)},
                 )
             )
             session.add(QueueItem(queue=self.name, key=key, item=item))
@@ -241,16 +249,26 @@ class SqlQueues:
                 .limit(1)
             )
 
-    def _replace_head(self, key: str, owner: str, item: str) -> bool:
+    def _items(self, key: str) -> list[str]:
+        with self._sessions() as session:
+            return list(session.scalars(
+                select(QueueItem.item)
+                .join(QueueKey)
+                .where(*self._items_of(key), QueueKey.expires_at > time.time())
+                .order_by(QueueItem.id)
+            ))
+
+    def _replace(self, key: str, owner: str, index: int, item: str) -> bool:
         with self._writing() as session:
             if self._owned(session, key, owner, time.time()) is None:
                 return False
-            head = session.scalar(
-                select(QueueItem).where(*self._items_of(key)).order_by(QueueItem.id).limit(1)
+            row = session.scalar(
+                select(QueueItem).where(*self._items_of(key)).order_by(QueueItem.id)
+                .offset(index).limit(1)
             )
-            if head is None:
+            if row is None:
                 return False
-            head.item = item
+            row.item = item
             return True
 
     def _pop(self, key: str, owner: str) -> bool:

@@ -45,5 +45,5 @@ def open_gateway(
     addresses = ReplyAddresses(live, sealer, retention)
     channels = open_channels(settings)
     inbox, outbox = open_queues(settings.redis_url, engine)
-    erasure.register(PlatformChats(addresses, channels))
+    erasure.register(PlatformChats(addresses, channels, outbox))
     return Gateway(channels, conversations, fallback, inbox, outbox, addresses, sealer, pepper, retention)
