@@ -1,7 +1,7 @@
 """The channel gateway: webhooks in, the assistant, replies out, exactly once and in order.
 
-- ``queues``: per-conversation FIFO queues with leases (the inbox and the outbox),
-  in Redis or in-process;
+- ``queues`` and ``sql_queues``: per-conversation FIFO queues with leases (the
+  inbox and the outbox), in Redis or in the directory's database;
 - ``addresses`` and ``sealing``: her platform address, sealed under ``ADDRESS_KEY``;
 - ``pipeline``: accept, answer, deliver;
 - ``chats``: erasure of the platform side (deleting messages on Telegram);

@@ -4,7 +4,7 @@ Without Redis, the app keeps its queues in the directory's database (SQLite in
 WAL mode by default, PostgreSQL in production). ``push`` commits before it
 returns, so a message the platform was told is accepted survives the process
 being killed, and the restarted app (or another instance on PostgreSQL)
-claims it again. ``MemoryQueues`` could not: its queues die with the process.
+claims it again.
 
 The semantics are those of ``bot.gateway.queues`` (read its docstring). One row
 per key (``gateway_queue_keys``) holds its due time, its lease owner and when
