@@ -5,9 +5,16 @@ in JSON text frames::
 
     she    {"type": "hello", "session": <the tab's id from GET /api/session>}   once, first
            {"type": "message", "id": <her client's id>, "text": ...}
-    we     {"type": "ack", "id": ...}        the message is taken: the widget stops resending it
-           {"type": "reply", "text": ..., "buttons": [{"title": ..., "payload": ...}]}
+    we     {"type": "reply", "text": ..., "buttons": [{"title": ..., "payload": ...}]}
+           {"type": "ack", "id": ...}        the message is answered (after its replies): the widget forgets it
            {"type": "error", "code": ..., "id": ...}   a frame we cannot take; the socket stays open
+
+A message is acknowledged only once it has been answered (or given up, with
+the assistant down for too long), never when it is merely taken: what this
+process holds in memory is lost if it restarts, and the widget resends every
+message not acknowledged, with the same id, after a reconnect. So each message
+is answered at least once; a resent id is answered once per tab (acknowledged
+again if it was answered already, answered in turn if it is still waiting).
 
 Her sender id is the pseudonym that ``POST /api/chat`` uses for the same tab
 id, so the socket and the plain HTTP form are one channel: the widget falls
@@ -19,13 +26,13 @@ socket puts them in front of her at once instead of with her next message.
 
 Each tab has one ``Tab`` in this process, outliving its sockets by a grace
 period: her messages are answered one at a time in arrival order; the ids it
-took (the last ``REMEMBERED_IDS``) make a message the widget resends after a
-reconnect (same id) be answered once; and replies go to whichever socket the
-tab has open when they come. With none open they are kept with the
-conversation (``ConversationStore``'s late replies, erased with it) and
-delivered at the next hello, or with her next ``POST /api/chat``. Reconnecting
-to another instance keeps the conversation but not this process's memory of
-ids: deploy several instances with sticky sessions.
+answered (the last ``REMEMBERED_IDS``) and the ids waiting make a resent
+message be answered once; and replies go to whichever socket the tab has open
+when they come. With none open they are kept with the conversation
+(``ConversationStore``'s late replies, erased with it) and delivered, oldest
+first, at the next hello, or with her next ``POST /api/chat``. Reconnecting to
+another instance keeps the conversation but not this process's memory of ids:
+deploy several instances with sticky sessions.
 """
 
 from __future__ import annotations
@@ -148,28 +155,37 @@ class Outlet:
 
 @dataclass
 class Tab:
-    """The server side of one open tab: the ids it sent, its queue, the socket its replies go to."""
+    """The server side of one open tab: the ids it sent, its queue, the socket its replies go to.
+
+    Everything that goes to the socket (replies and acks) goes under one lock,
+    ``_delivering``, so that what was kept while no socket was open is taken and
+    sent before anything newer, and an ack never overtakes its message's replies.
+    """
 
     sender_id: str
     conversations: Conversations
     outlet: Outlet | None = None
     left_at: float = 0.0
-    ids: deque[str] = field(default_factory=lambda: deque(maxlen=REMEMBERED_IDS))
-    queue: deque[str] = field(default_factory=deque)
+    answered: deque[str] = field(default_factory=lambda: deque(maxlen=REMEMBERED_IDS))
+    queue: deque[tuple[str, str]] = field(default_factory=deque)  # (id, text), the head being answered
     worker: asyncio.Task[None] | None = None
+    # The store may hold replies of hers not delivered yet (kept while no socket was open).
+    unread: bool = True
+    _delivering: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
-    def take(self, message_id: str, text: str) -> None:
-        """Queue a message, unless this id was taken already (resent after a reconnect)."""
-        if message_id in self.ids:
-            return
-        self.ids.append(message_id)
-        self.queue.append(text)
+    async def take(self, message_id: str, text: str) -> bool:
+        """Queue a new message; a resent one is answered once. False when the backlog is full."""
+        if message_id in self.answered:
+            await self.acknowledge(message_id)  # its ack was lost with a socket
+            return True
+        if any(waiting == message_id for waiting, _ in self.queue):
+            return True  # its ack comes when it is answered
+        if len(self.queue) >= MAX_BACKLOG:
+            return False
+        self.queue.append((message_id, text))
         if self.worker is None:
             self.worker = asyncio.create_task(self._work())
-
-    @property
-    def backlog(self) -> int:
-        return len(self.queue)
+        return True
 
     def gone(self, now: float) -> bool:
         """Whether the tab seems closed: no socket for longer than the grace period."""
@@ -179,27 +195,41 @@ class Tab:
     def idle(self) -> bool:
         return self.worker is None and not self.queue
 
-    async def deliver(self, replies: list[BotMessage]) -> None:
-        """Replies to the socket open now; what cannot go there is kept for her next visit."""
-        for sent, reply in enumerate(replies):
-            outlet = self.outlet
-            if outlet is None or not await outlet.send(reply_frame(reply)):
-                await self._keep(replies[sent:])
-                return
+    async def deliver(self, replies: list[BotMessage], then: dict[str, Any] | None = None) -> None:
+        """Replies to the socket open now, after any kept ones, then the frame ``then`` if they
+        went; what cannot go there is kept for the next socket."""
+        async with self._delivering:
+            if self.unread and self.outlet is not None:
+                replies = await self._take_kept() + replies
+            for sent, reply in enumerate(replies):
+                if not await self._send(reply_frame(reply)):
+                    await self._keep(replies[sent:])
+                    return
+            if then is not None:
+                await self._send(then)
 
-    async def deliver_kept(self) -> None:
+    async def acknowledge(self, message_id: str) -> None:
+        """Tell the widget that the message is answered (with no socket open, it resends it)."""
+        await self.deliver([], then={"type": "ack", "id": message_id})
+
+    async def _send(self, frame: dict[str, Any]) -> bool:
+        outlet = self.outlet
+        return outlet is not None and await outlet.send(frame)
+
+    async def _take_kept(self) -> list[BotMessage]:
         """What was kept while no socket was open (or came late to ``POST /api/chat``)."""
         try:
             kept = await asyncio.wait_for(
                 self.conversations.store.take_late_replies(self.sender_id), KEEP_TIMEOUT_SECONDS
             )
-        except Exception as error:  # noqa: BLE001 - they stay for her next message
+        except Exception as error:  # noqa: BLE001 - they stay: taken again with the next delivery
             logger.error("web chat could not read kept replies: %s", type(error).__name__)
-            return
-        if kept:
-            await self.deliver(kept)
+            return []
+        self.unread = False
+        return kept
 
     async def _keep(self, replies: list[BotMessage]) -> None:
+        self.unread = True
         try:
             await asyncio.wait_for(
                 self.conversations.store.keep_late_replies(self.sender_id, replies),
@@ -210,11 +240,14 @@ class Tab:
             logger.error("web chat replies could not be kept: %s", type(error).__name__)
 
     async def _work(self) -> None:
-        """Answer the queue head first, one message at a time, until it is empty."""
+        """Answer the queue head first, one message at a time, until it is empty; ack each."""
         try:
             while self.queue:
-                await self._answer(self.queue[0])
+                message_id, text = self.queue[0]
+                await self._answer(text)
                 self.queue.popleft()
+                self.answered.append(message_id)
+                await self.acknowledge(message_id)
         finally:
             self.worker = None
 
@@ -251,6 +284,7 @@ class OpenTabs:
         tab = self._tabs.get(sender_id) or Tab(sender_id, conversations)
         self._tabs[sender_id] = tab
         tab.outlet = outlet
+        tab.unread = True  # kept while it had no socket: its next delivery takes them first
         return tab
 
     def detach(self, tab: Tab, outlet: Outlet) -> None:
@@ -349,7 +383,7 @@ def make_router() -> APIRouter:
 
 
 class SocketSession:
-    """One open socket: its frames in, acks and errors out; its tab from the hello on."""
+    """One open socket: its frames in, errors out; its tab (replies, acks) from the hello on."""
 
     def __init__(self, websocket: WebSocket, tabs: OpenTabs) -> None:
         self._websocket = websocket
@@ -379,11 +413,9 @@ class SocketSession:
             return
         if self._tab is None:
             raise BadFrame("hello_first", frame.id)
-        if self._tab.backlog >= MAX_BACKLOG:
+        if not await self._tab.take(frame.id, frame.text):
             await self._websocket.close(code=1008)
             raise WebSocketDisconnect(1008)
-        self._tab.take(frame.id, frame.text)  # or taken already: acknowledged again, answered once
-        await self._outlet.send({"type": "ack", "id": frame.id})
 
     async def _hello(self, hello: Hello) -> None:
         if self._tab is not None:
@@ -391,7 +423,7 @@ class SocketSession:
         state = self._websocket.app.state
         sender_id = pseudonym(state.pepper, PLATFORM, hello.session)
         self._tab = self._tabs.attach(sender_id, state.conversations, self._outlet)
-        await self._tab.deliver_kept()
+        await self._tab.deliver([])  # what was kept for her meanwhile
 
 
 def _error_frame(bad: BadFrame) -> dict[str, str]:

@@ -6,11 +6,14 @@ ASGI protocol); Rasa is the stand-in of its REST channel, over real HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -60,17 +63,56 @@ def frames(ws, count: int) -> list[dict]:
     return [ws.receive_json() for _ in range(count)]
 
 
-def test_a_message_is_acknowledged_then_answered(client, rasa):
+def echoed(text: str) -> dict:
+    return {"type": "reply", "text": f"echo: {text}", "buttons": []}
+
+
+def ack(message_id: str) -> dict:
+    return {"type": "ack", "id": message_id}
+
+
+class Gated:
+    """One of the app's store methods, made to wait for the test: ``entered`` when it is
+    called, it goes on once ``go`` is set (at once with ``go=True``); ``done`` when it did."""
+
+    def __init__(self, method: Callable[..., Awaitable[Any]], go: bool = False) -> None:
+        self.method = method
+        self.entered, self.go, self.done = threading.Event(), threading.Event(), threading.Event()
+        if go:
+            self.go.set()
+
+    async def __call__(self, *args: Any) -> Any:
+        self.entered.set()
+        while not self.go.is_set():
+            await asyncio.sleep(0.01)
+        try:
+            return await self.method(*args)
+        finally:
+            self.done.set()
+
+
+class FailingOnce:
+    """One of the app's store methods, failing the first time (the store unreachable)."""
+
+    def __init__(self, method: Callable[..., Awaitable[Any]]) -> None:
+        self.method = method
+        self.failed = False
+
+    async def __call__(self, *args: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("the store is unreachable")
+        return await self.method(*args)
+
+
+def test_a_message_is_answered_then_acknowledged(client, rasa):
     session = new_session()
     with client.websocket_connect("/api/chat/socket") as ws:
         hello(ws, session)
         message(ws, "m1", "hello there")
-        assert frames(ws, 2) == [
-            {"type": "ack", "id": "m1"},
-            {"type": "reply", "text": "echo: hello there", "buttons": []},
-        ]
+        assert frames(ws, 2) == [echoed("hello there"), ack("m1")]
         message(ws, "m2", "show buttons")
-        assert frames(ws, 2)[1]["buttons"] == [
+        assert frames(ws, 2)[0]["buttons"] == [
             {"title": "Shelter", "payload": "/seek_shelter"},
             {"title": "Legal aid", "payload": "/seek_legal_aid"},
         ]
@@ -99,24 +141,49 @@ def test_a_resent_id_is_answered_once_even_after_a_reconnect(client, rasa):
     with client.websocket_connect("/api/chat/socket") as ws:
         hello(ws, session)
         message(ws, "same", "first")
-        assert frames(ws, 2)[1]["text"] == "echo: first"
+        assert frames(ws, 2) == [echoed("first"), ack("same")]
         message(ws, "same", "first")
-        assert ws.receive_json() == {"type": "ack", "id": "same"}
+        assert ws.receive_json() == ack("same")  # answered already: acknowledged again
         message(ws, "next", "second")
-        assert frames(ws, 2) == [
-            {"type": "ack", "id": "next"},
-            {"type": "reply", "text": "echo: second", "buttons": []},
-        ]
+        assert frames(ws, 2) == [echoed("second"), ack("next")]
     with client.websocket_connect("/api/chat/socket") as ws:  # the widget reconnects, resends
         hello(ws, session)
         message(ws, "next", "second")
         message(ws, "third", "third")
-        assert frames(ws, 3) == [
-            {"type": "ack", "id": "next"},
-            {"type": "ack", "id": "third"},
-            {"type": "reply", "text": "echo: third", "buttons": []},
-        ]
+        assert frames(ws, 3) == [ack("next"), echoed("third"), ack("third")]
     assert rasa[0].texts_of(sender_of(session)) == ["first", "second", "third"]
+
+
+def test_a_message_resent_while_it_waits_is_answered_once(client, rasa):
+    rasa[0].delay = 1.0  # past the first-reply deadline (0.5 s)
+    session = new_session()
+    with client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "w", "are you there")
+        assert "112" in ws.receive_json()["text"]  # the numbers: not answered yet, not acknowledged
+    with client.websocket_connect("/api/chat/socket") as ws:  # the widget reconnects, resends
+        hello(ws, session)
+        message(ws, "w", "are you there")
+        assert frames(ws, 2) == [echoed("are you there"), ack("w")]
+    assert rasa[0].texts_of(sender_of(session)) == ["are you there"]
+
+
+def test_a_message_is_acknowledged_only_once_answered_so_a_restart_loses_nothing(rasa):
+    standin = rasa[0]
+    standin.up = False
+    session = new_session()
+    settings = app_settings(rasa[1], first_reply_deadline_seconds=0.5)
+    with TestClient(create_app(settings)) as before, before.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "please answer")
+        assert "112" in ws.receive_json()["text"]  # the numbers at once; no ack: it waits in memory
+    standin.up = True
+    # The app restarted (its memory is gone); the widget resends what was not acknowledged.
+    with TestClient(create_app(settings)) as after, after.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "please answer")
+        assert frames(ws, 2) == [echoed("please answer"), ack("m")]
+    assert standin.texts_of(sender_of(session)) == ["please answer"]
 
 
 @pytest.mark.parametrize(
@@ -145,7 +212,7 @@ def test_a_bad_frame_gets_an_error_and_the_socket_goes_on(client, rasa, frame, c
         if sent:
             assert error["id"] == sent["id"]
         message(ws, "ok", "still here")
-        assert frames(ws, 2)[1]["text"] == "echo: still here"
+        assert frames(ws, 2) == [echoed("still here"), ack("ok")]
     assert rasa[0].texts_of(sender_of(session)) == ["still here"]
 
 
@@ -161,7 +228,7 @@ def test_hello_comes_first_with_a_valid_session(client, rasa):
         assert ws.receive_json() == {"type": "error", "code": "bad_session"}
         hello(ws, new_session())
         message(ws, "now", "after hello")
-        assert frames(ws, 2)[1]["text"] == "echo: after hello"
+        assert frames(ws, 2) == [echoed("after hello"), ack("now")]
     assert len(rasa[0].senders) == 1
 
 
@@ -170,10 +237,10 @@ def test_late_replies_reach_the_open_socket_after_the_numbers(client, rasa):
     with client.websocket_connect("/api/chat/socket") as ws:
         hello(ws, new_session())
         message(ws, "slow", "are you there")
-        ack, fallback, late = frames(ws, 3)
-    assert ack == {"type": "ack", "id": "slow"}
+        fallback, late, acknowledged = frames(ws, 3)
     assert "112" in fallback["text"]
-    assert late["text"] == "echo: are you there"
+    assert late == echoed("are you there")
+    assert acknowledged == ack("slow")
 
 
 def test_replies_that_find_no_socket_come_at_the_next_hello(client, rasa):
@@ -182,12 +249,78 @@ def test_replies_that_find_no_socket_come_at_the_next_hello(client, rasa):
     with client.websocket_connect("/api/chat/socket") as ws:
         hello(ws, session)
         message(ws, "gone", "I have to go")
-        assert ws.receive_json() == {"type": "ack", "id": "gone"}
         assert "112" in ws.receive_json()["text"]  # at the deadline
     time.sleep(1.5)  # the late reply comes while the tab has no socket
     with client.websocket_connect("/api/chat/socket") as ws:
         hello(ws, session)
-        assert ws.receive_json() == {"type": "reply", "text": "echo: I have to go", "buttons": []}
+        assert ws.receive_json() == echoed("I have to go")
+        message(ws, "gone", "I have to go")  # the widget resends it: answered already
+        assert ws.receive_json() == ack("gone")
+    assert rasa[0].texts_of(sender_of(session)) == ["I have to go"]
+
+
+def test_a_reply_kept_just_as_she_reconnects_comes_at_the_hello(client, rasa, monkeypatch):
+    rasa[0].delay = 1.0
+    session = new_session()
+    store = client.app.state.conversations.store
+    keeping = Gated(store.keep_late_replies)
+    monkeypatch.setattr(store, "keep_late_replies", keeping)
+    with client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "are you there")
+        assert "112" in ws.receive_json()["text"]
+    assert keeping.entered.wait(5)  # the late reply found no socket: it is being kept
+    with client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        time.sleep(0.3)  # the hello comes while the reply is being written
+        keeping.go.set()
+        message(ws, "m", "are you there")  # the widget resends what is not acknowledged
+        assert frames(ws, 2) == [echoed("are you there"), ack("m")]
+    assert rasa[0].texts_of(sender_of(session)) == ["are you there"]
+
+
+def test_kept_replies_come_before_newer_ones(client, rasa, monkeypatch):
+    rasa[0].delay = 1.0
+    session = new_session()
+    store = client.app.state.conversations.store
+    kept = Gated(store.keep_late_replies, go=True)
+    monkeypatch.setattr(store, "keep_late_replies", kept)
+    with client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "one", "one")
+        message(ws, "two", "two")
+        assert "112" in ws.receive_json()["text"]  # for "one"; then she has no socket
+    assert kept.done.wait(5)  # "echo: one" is kept; "two" goes to the assistant
+    taking = Gated(store.take_late_replies)
+    monkeypatch.setattr(store, "take_late_replies", taking)
+    with client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        assert taking.entered.wait(5)
+        time.sleep(0.8)  # the numbers for "two" come while the kept reply is being read
+        taking.go.set()
+        kept_one, fallback_two, late_two, acknowledged = frames(ws, 4)
+    assert kept_one == echoed("one")
+    assert "112" in fallback_two["text"]
+    assert (late_two, acknowledged) == (echoed("two"), ack("two"))
+
+
+def test_replies_that_could_not_be_read_at_the_hello_come_with_the_next_delivery(client, rasa, monkeypatch):
+    rasa[0].delay = 1.0
+    session = new_session()
+    store = client.app.state.conversations.store
+    kept = Gated(store.keep_late_replies, go=True)
+    monkeypatch.setattr(store, "keep_late_replies", kept)
+    with client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "first")
+        assert "112" in ws.receive_json()["text"]
+    assert kept.done.wait(5)
+    monkeypatch.setattr(store, "take_late_replies", FailingOnce(store.take_late_replies))
+    rasa[0].delay = 0.0
+    with client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)  # the kept reply cannot be read now
+        message(ws, "n", "second")
+        assert frames(ws, 3) == [echoed("first"), echoed("second"), ack("n")]
 
 
 def test_a_message_the_assistant_could_not_take_is_answered_when_it_is_back(client, rasa):
@@ -197,15 +330,11 @@ def test_a_message_the_assistant_could_not_take_is_answered_when_it_is_back(clie
     with client.websocket_connect("/api/chat/socket") as ws:
         hello(ws, session)
         message(ws, "down", "please answer")
-        assert ws.receive_json() == {"type": "ack", "id": "down"}
         assert "112" in ws.receive_json()["text"]  # the numbers at once
         standin.up = True
-        assert ws.receive_json() == {"type": "reply", "text": "echo: please answer", "buttons": []}
+        assert frames(ws, 2) == [echoed("please answer"), ack("down")]
         message(ws, "after", "and now")  # the numbers were not repeated for the retried message
-        assert frames(ws, 2) == [
-            {"type": "ack", "id": "after"},
-            {"type": "reply", "text": "echo: and now", "buttons": []},
-        ]
+        assert frames(ws, 2) == [echoed("and now"), ack("after")]
     assert standin.texts_of(sender_of(session)) == ["please answer", "and now"]
 
 
@@ -217,21 +346,30 @@ def test_the_socket_and_post_are_one_channel(client, rasa):
     with client.websocket_connect("/api/chat/socket") as ws:
         hello(ws, session)
         message(ws, "s", "over the socket")
-        assert frames(ws, 2)[1]["text"] == "echo: over the socket"
+        assert frames(ws, 2) == [echoed("over the socket"), ack("s")]
     assert rasa[0].senders == [sender_of(session)]
 
 
 def test_a_flood_of_unanswered_messages_closes_the_socket(client, rasa):
     rasa[0].delay = 5.0
+    session = new_session()
     with client.websocket_connect("/api/chat/socket") as ws:
-        hello(ws, new_session())
-        for n in range(chat_socket.MAX_BACKLOG + 1):
+        hello(ws, session)
+        for n in range(chat_socket.MAX_BACKLOG):
             message(ws, f"f{n}", "again")
-        acks = frames(ws, chat_socket.MAX_BACKLOG)
-        assert {f["type"] for f in acks} == {"ack"}
-        with pytest.raises(Exception) as closed:
-            ws.receive_json()
-        assert getattr(closed.value, "code", None) == 1008
+        with client.websocket_connect("/api/chat/socket") as again:  # resending the waiting ones is no flood
+            hello(again, session)
+            for n in range(chat_socket.MAX_BACKLOG):
+                message(again, f"f{n}", "again")
+            again.send_text("[]")  # answered with an error: the socket is still open
+            message(again, "one-more", "again")
+            received = []
+            with pytest.raises(Exception) as closed:
+                while True:
+                    received.append(again.receive_json())
+            assert getattr(closed.value, "code", None) == 1008
+    assert [f["code"] for f in received if f["type"] == "error"] == ["bad_frame"]
+    assert "ack" not in {f["type"] for f in received}  # none of them is answered yet
 
 
 def test_nothing_of_her_is_logged(client, rasa, caplog):
@@ -241,7 +379,7 @@ def test_nothing_of_her_is_logged(client, rasa, caplog):
     with caplog.at_level(logging.DEBUG), client.websocket_connect("/api/chat/socket") as ws:
         hello(ws, session)
         message(ws, "private-id", secret_text)
-        frames(ws, 3)  # the ack, the fallback, the late reply
+        frames(ws, 3)  # the fallback, the late reply, the ack
         ws.send_text("{broken " + secret_text)
         ws.receive_json()
     logged = "\n".join(f"{r.getMessage()} {r.args}" for r in caplog.records)

@@ -18,6 +18,7 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -214,6 +215,14 @@ def browser() -> Iterator[WebDriver]:
 
 
 @pytest.fixture
+def assistant(rasa) -> Iterator[RasaStandIn]:
+    """The stand-in assistant, put back up and quick after the test."""
+    yield rasa[0]
+    rasa[0].up = True
+    rasa[0].delay = 0.0
+
+
+@pytest.fixture
 def driver(browser, proxy) -> Iterator[WebDriver]:
     """The browser in English, at desktop size, on a blank page; the proxy passing everything."""
     speaks(browser, "en-GB")
@@ -242,8 +251,9 @@ return {
   title: text('h2'), toggle: text('.toggle'), exit: text('.exit'), send: text('.send'),
   notice: text('.not-emergency'), numbers: text('.numbers'), status: text('.status'),
   placeholder: root.querySelector('textarea')?.placeholder,
-  her: [...root.querySelectorAll('.msg.her')].map((m) => m.lastChild.textContent),
-  bot: [...root.querySelectorAll('.msg.bot')].map((m) => m.lastChild.textContent),
+  her: [...root.querySelectorAll('.msg.her')].map((m) => m.querySelector('.text').textContent),
+  bot: [...root.querySelectorAll('.msg.bot')].map((m) => m.querySelector('.text').textContent),
+  waiting: [...root.querySelectorAll('.msg.her')].map((m) => m.querySelector('.note')?.textContent ?? null),
   buttons: [...root.querySelectorAll('.buttons')].map((row) => [...row.querySelectorAll('button')].map((b) => b.textContent)),
   focused: focused ? (focused.className || focused.tagName.toLowerCase()) : null,
   focusedText: focused ? focused.textContent : null,
@@ -470,13 +480,89 @@ def test_a_message_written_while_the_connection_is_down_is_sent_once_after_it(dr
     reconnecting = ui_texts()["en"]["reconnecting"]
     wait_for(driver, lambda s: s["status"] == reconnecting)
     write(driver, "Are you still there?")
-    wait_for(driver, lambda s: s["her"] == ["Hello", "Are you still there?"])
+    waiting = ui_texts()["en"]["waiting"]
+    wait_for(driver, lambda s: s["her"] == ["Hello", "Are you still there?"] and s["waiting"] == [None, waiting])
     sender = sender_of_the_page(standin, known)
     assert standin.texts_of(sender) == ["Hello"]  # not sent yet: no connection
     proxy.release()
     shown = wait_for(driver, lambda s: len(s["bot"]) == 2 and s["status"] == "")
     assert standin.texts_of(sender) == ["Hello", "Are you still there?"]
     assert shown["bot"][1] == said("utter_how_can_i_help", "en")["text"]
+    wait_for(driver, lambda s: s["waiting"] == [None, None])  # answered: acknowledged
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def asked(standin: RasaStandIn, sender: str) -> list[str]:
+    """Her messages as they reached the assistant, answered yet or not."""
+    calls = [c.json() for c in standin.recorder.calls if c.path == "/webhooks/rest/webhook"]
+    return [call["message"] for call in calls if call["sender"] == sender]
+
+
+def test_a_message_the_helpline_lost_in_a_restart_is_sent_again(driver, rasa, assistant):
+    exit_port = free_port()
+    with ExitStack() as first_run:
+        before = first_run.enter_context(running_app(rasa[1]))
+        with TcpProxy(port_of(before.url)) as proxy, Served(
+            organisation_site(proxy.url, f"http://127.0.0.1:{exit_port}/weather"), port=exit_port
+        ) as site:
+            known = set(assistant.senders)
+            assistant.up = False
+            open_chat(driver, site.url)
+            write(driver, "Hello")
+            waiting = ui_texts()["en"]["waiting"]
+            shown = wait_for(driver, lambda s: len(s["bot"]) == 1 and s["waiting"] == [waiting])
+            assert "112" in shown["bot"][0]  # the numbers; her message is not answered yet
+            with running_app(rasa[1]) as after:
+                proxy.target_port = port_of(after.url)
+                first_run.close()  # the helpline restarts: what it held in memory is gone
+                assistant.up = True
+                offer = said("utter_how_can_i_help", "en")["text"]
+                shown = wait_for(driver, lambda s: offer in s["bot"] and s["waiting"] == [None])
+    assert shown["her"] == ["Hello"]
+    assert assistant.texts_of(sender_of_the_page(assistant, known)) == ["Hello"]
+
+
+def test_a_message_the_helpline_refuses_says_why(driver, site, rasa):
+    standin = rasa[0]
+    known = set(standin.senders)
+    open_chat(driver, site)
+    write(driver, "Hello")
+    wait_for(driver, lambda s: len(s["bot"]) == 1)
+    driver.execute_script("""
+        const input = document.querySelector('helpline-chat').shadowRoot.querySelector('textarea');
+        const max = input.maxLength;
+        input.removeAttribute('maxlength');  // as if the page's limit were not the helpline's
+        input.value = 'a'.repeat(max + 1);
+    """)
+    widget(driver, "textarea").send_keys(Keys.ENTER)
+    shown = wait_for(driver, lambda s: len(s["bot"]) == 2)
+    assert shown["bot"][1] == ui_texts()["en"]["too_long"]
+    assert shown["waiting"] == [None, None]  # not waiting for an answer that will not come
+    write(driver, "Are you there?")  # the refused message does not hold up the next one
+    wait_for(driver, lambda s: len(s["bot"]) == 3)
+    assert standin.texts_of(sender_of_the_page(standin, known)) == ["Hello", "Are you there?"]
+
+
+def test_once_a_socket_worked_what_it_holds_is_not_posted_again(driver, site, proxy, assistant):
+    known = set(assistant.senders)
+    open_chat(driver, site)
+    write(driver, "Hello")
+    wait_for(driver, lambda s: len(s["bot"]) == 1)
+    sender = sender_of_the_page(assistant, known)
+    assistant.delay = 3.0
+    write(driver, "Are you still there?")  # the helpline holds it: answered in 3 s
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: asked(assistant, sender) == ["Hello", "Are you still there?"])
+    proxy.refuse_sockets = True  # the reconnect fails once: not a reason to post it too
+    upgrades = proxy.upgrades
+    proxy.cut()
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: proxy.upgrades > upgrades)
+    proxy.refuse_sockets = False
+    offer = said("utter_how_can_i_help", "en")["text"]
+    wait_for(driver, lambda s: s["bot"].count(offer) == 2 and s["waiting"] == [None, None])
+    assert asked(assistant, sender) == ["Hello", "Are you still there?"]  # not a second time over HTTP
 
 
 def test_the_helplines_own_page_is_the_widget(driver, app, rasa):

@@ -5,8 +5,10 @@
 //
 // It lives in a shadow root, so that the page's CSS cannot break it. It talks to
 // the helpline over a WebSocket (bot/chat_socket.py) and falls back to
-// POST /api/chat when no socket can open; a message not acknowledged is resent,
-// with the same id, after a reconnect. Nothing is stored in the browser: no
+// POST /api/chat when no socket can open. The helpline acknowledges a message once
+// it has answered it; until then the message shows that it waits, and it is resent,
+// with the same id, after every reconnect (the helpline may have restarted and lost
+// it; it answers an id once). Nothing is stored in the browser: no
 // cookies, no storage; the tab's session id lives in this script's memory only.
 // Quick exit (its button, or Escape) hides the page, clears the chat and replaces
 // the page with a neutral site, so that Back does not return to it.
@@ -52,6 +54,9 @@
            border-radius: .6em; white-space: pre-wrap; }
     .her { margin-left: auto; background: #dcd3ee; }
     .bot { background: #eee; }
+    /* Only when the answer takes a while: a quick one would make it flicker. */
+    .note { display: block; font-size: .8em; color: #4a4a4a; visibility: hidden; animation: appear 0s 1s forwards; }
+    @keyframes appear { to { visibility: visible; } }
     .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
     .buttons { display: flex; flex-wrap: wrap; gap: .3em; margin: .2em 0 .6em; }
     .buttons button { border: 1px solid #4b2e83; background: #fff; border-radius: 1.4em; text-align: left; }
@@ -69,9 +74,10 @@
   let intro = null; // {language, languages, texts, numbers, max_chars}
   let session = null; // the tab's id: memory only
   let sessionRequest = null;
-  const pending = new Map(); // id -> text, sent and not acknowledged yet
+  const pending = new Map(); // id -> {text, bubble}: not answered yet (not acknowledged)
   let socket = null;
   let failures = 0;
+  let socketWorked = false; // a socket opened here once: wait for the next, never post what it may hold
   let viaHttp = false;
   let httpQueue = Promise.resolve();
   let inFlight = null; // the id being posted over HTTP right now
@@ -139,13 +145,16 @@
     input.setAttribute("aria-label", t.placeholder);
     input.maxLength = intro.max_chars;
     sendButton.textContent = t.send;
+    for (const note of log.querySelectorAll(".note")) note.textContent = t.waiting;
     if (status.textContent) status.textContent = t.reconnecting;
   }
 
   function show(text, who) {
     const speaker = make("span", { className: "sr", textContent: `${who === "her" ? texts().you : texts().helpline}: ` });
-    log.append(make("div", { className: `msg ${who}` }, [speaker, text]));
+    const bubble = make("div", { className: `msg ${who}` }, [speaker, make("span", { className: "text", textContent: text })]);
+    log.append(bubble);
     log.scrollTop = log.scrollHeight;
+    return bubble;
   }
 
   function showReply(reply) {
@@ -166,17 +175,31 @@
   const frameOf = (id, text) => JSON.stringify({ type: "message", id, text });
 
   function send(text, shown) {
-    if (shown !== null) show(shown ?? text, "her");
+    const bubble = shown === null ? null : show(shown ?? text, "her");
+    bubble?.append(make("span", { className: "note", textContent: texts().waiting }));
     const id = newId();
-    pending.set(id, text);
+    pending.set(id, { text, bubble });
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(frameOf(id, text));
     else if (viaHttp) sendPendingOverHttp();
     else startSession(); // if it has none yet: her message goes when the socket opens
   }
 
+  // Her message is answered: no more resending, no more "waiting".
+  function settle(id) {
+    pending.get(id)?.bubble?.querySelector(".note")?.remove();
+    pending.delete(id);
+  }
+
+  // Her message will never be taken (too long...): say so, and do not block the ones after it.
+  function refuse(id, code) {
+    if (!pending.has(id)) return;
+    settle(id);
+    show(code === "too_long" ? texts().too_long : texts().unavailable, "bot");
+  }
+
   function sendPendingOverHttp() {
     httpQueue = httpQueue.then(async () => {
-      for (const [id, text] of [...pending]) {
+      for (const [id, { text }] of [...pending]) {
         if (exited || !viaHttp) return;
         inFlight = id;
         try {
@@ -185,12 +208,11 @@
             body: JSON.stringify({ session, text }),
           });
           if (response.status >= 400 && response.status < 500) {
-            pending.delete(id); // it will never be taken (too long): do not block the ones after it
-            show(texts().unavailable, "bot");
+            refuse(id, null);
             continue;
           }
           if (!response.ok) throw new Error(String(response.status));
-          pending.delete(id);
+          settle(id);
           for (const reply of await response.json()) showReply(reply);
         } catch (error) {
           if (socket && socket.readyState === WebSocket.OPEN) socket.send(frameOf(id, text)); // it opened meanwhile
@@ -204,29 +226,29 @@
   }
 
   function receive(frame) {
-    if (frame.type === "ack" || (frame.type === "error" && frame.id)) pending.delete(frame.id);
+    if (frame.type === "ack") settle(frame.id);
+    else if (frame.type === "error" && frame.id) refuse(frame.id, frame.code);
     else if (frame.type === "reply") showReply(frame);
   }
 
   function connect() {
     if (exited || socket) return;
     const ws = new WebSocket(socketUrl);
-    let opened = false;
     socket = ws;
     ws.addEventListener("open", () => {
-      opened = true;
+      socketWorked = true;
       failures = 0;
       viaHttp = false;
       status.textContent = "";
       ws.send(JSON.stringify({ type: "hello", session }));
-      for (const [id, text] of pending) if (id !== inFlight) ws.send(frameOf(id, text));
+      for (const [id, { text }] of pending) if (id !== inFlight) ws.send(frameOf(id, text));
     });
     ws.addEventListener("message", (event) => receive(JSON.parse(event.data)));
     ws.addEventListener("close", () => {
       socket = null;
       if (exited) return;
       failures += 1;
-      if (opened) status.textContent = texts().reconnecting;
+      if (socketWorked) status.textContent = texts().reconnecting;
       else if (!viaHttp) {
         viaHttp = true; // the socket cannot open here (a proxy, a firewall): go on over HTTP
         status.textContent = "";
