@@ -55,7 +55,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot import emergency
 from bot.assistant import BotMessage
 from bot.chat_api import MAX_MESSAGE_CHARS, ChatIn
-from bot.conversations import Conversations, Outcome
+from bot.conversations import RETRY_ATTEMPTS, Conversations, Outcome, retry_delay
 from bot.identity import pseudonym
 from bot.metrics import GATEWAY_MESSAGES
 from bot.settings import LANGUAGES
@@ -71,8 +71,6 @@ TAB_GRACE_SECONDS = 120.0
 # More unanswered messages than any person types: the socket is closed (the widget reconnects).
 MAX_BACKLOG = 20
 # With the assistant down her message is retried while her tab is open, then given up.
-MAX_ATTEMPTS = 40
-MAX_BACKOFF_SECONDS = 30.0
 KEEP_TIMEOUT_SECONDS = 2.0
 # The widget's paths that an organisation's site calls from its own origin.
 WEB_CHAT_PATHS = frozenset({"/api/session", "/api/chat", "/api/chat/intro"})
@@ -253,7 +251,7 @@ class Tab:
 
     async def _answer(self, text: str) -> None:
         fallback_given = False
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
             try:
                 outcome = await self.conversations.answer(
                     self.sender_id, text, self.deliver, fallback_given=fallback_given
@@ -267,7 +265,7 @@ class Tab:
             if self.gone(time.monotonic()):
                 break
             fallback_given = True  # she has the numbers for this message
-            await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 2.0**attempt))
+            await asyncio.sleep(retry_delay(attempt))
         GATEWAY_MESSAGES.labels(PLATFORM, "given up").inc()
         logger.warning("a web chat message was given up: the assistant stayed unavailable")
 

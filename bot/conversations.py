@@ -49,6 +49,15 @@ T = TypeVar("T")
 
 Deliver = Callable[[list[BotMessage]], Awaitable[None]]
 
+# A message the assistant never got is tried again after 1, 2, 4 … 60 s: about an hour in all.
+RETRY_ATTEMPTS = 60
+MAX_RETRY_DELAY_SECONDS = 60.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before trying again after ``attempts`` failed tries (for every caller of ``answer``)."""
+    return min(MAX_RETRY_DELAY_SECONDS, 2.0 ** max(0, attempts - 1))
+
 
 class Outcome(Enum):
     """What became of a message given to ``Conversations.answer``."""

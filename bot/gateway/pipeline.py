@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, replace
 
 from bot import language, places
 from bot.assistant import BotMessage, Button
-from bot.conversations import Conversations, Outcome
+from bot.conversations import RETRY_ATTEMPTS, Conversations, Outcome, retry_delay
 from bot.gateway.addresses import ReplyAddresses
 from bot.gateway.queues import Queues
 from bot.gateway.sealing import Sealer
@@ -51,10 +51,8 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 15.0  # a dead worker's conversation is taken up again after this
 IDLE_POLL_SECONDS = 1.0  # an idle worker looks for retries due and work other instances queued
 SEEN_SECONDS = 7 * 24 * 3600  # platforms retry for days at most (WhatsApp: 7)
-MAX_INBOX_ATTEMPTS = 60  # about an hour of backoff with the assistant down
 MAX_SEND_ATTEMPTS = 20  # about 15 minutes of backoff
 MAX_STEP_FAILURES = 3  # an item whose handling keeps raising is given up, not retried forever
-MAX_BACKOFF_SECONDS = 60.0
 
 Advance = bool | Awaitable[bool]
 """What a step says of the head item: True done (pop it, go on), False keep it (the step
@@ -317,7 +315,7 @@ class Gateway:
         if outcome is Outcome.DONE:
             GATEWAY_MESSAGES.labels(platform, "answered").inc()
             return True
-        if queued.attempts + 1 >= MAX_INBOX_ATTEMPTS:
+        if queued.attempts + 1 >= RETRY_ATTEMPTS:
             GATEWAY_MESSAGES.labels(platform, "given up").inc()
             logger.error("a message of %s was given up after %d attempts", platform, queued.attempts + 1)
             return True
@@ -410,7 +408,7 @@ def _assistant_text(queued: Queued) -> str:
 
 
 def _backoff(attempts: int) -> float:
-    return min(MAX_BACKOFF_SECONDS, 2.0 ** max(0, attempts - 1))
+    return retry_delay(attempts)
 
 
 def _dropped(platform: str, reason: str) -> None:
