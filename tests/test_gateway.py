@@ -341,7 +341,7 @@ async def test_a_message_whose_handling_keeps_failing_is_given_up_and_the_next_a
     try:
         await accept(gateway, channel, update("p", "1", "poison"))
         await accept(gateway, channel, update("p", "2", "after"))
-        await until(lambda: len(channel.sent) == 1, timeout=5)
+        await until(lambda: len(channel.sent) == 1, timeout=15)  # after 3 failures, 1 + 2 s apart
     finally:
         await gateway.close()
     assert channel.sent == [("chat-p", "echo: after", ())]

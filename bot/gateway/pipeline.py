@@ -268,7 +268,7 @@ class Gateway:
             logger.error("%s step failed (%d): %s", queues.name, failures, type(error).__name__)
             if failures < MAX_STEP_FAILURES:
                 self._failures[(queues.name, key)] = failures
-                await queues.release(key, owner, _backoff(failures))
+                await queues.release(key, owner, float(failures))  # a store's hiccup: soon again
                 return False
             GATEWAY_MESSAGES.labels(queues.name, "given up").inc()
             advance = True
