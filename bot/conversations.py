@@ -150,12 +150,18 @@ class Conversations:
         return outcome if rest is None else await rest
 
     async def answer_first(
-        self, sender_id: str, text: str, deliver: Deliver, *, fallback_given: bool = False
+        self, sender_id: str, text: str, deliver: Deliver, *, fallback_given: bool = False,
+        since: float | None = None,
     ) -> tuple[Outcome, Awaitable[Outcome] | None]:
         """``answer`` in two parts: what she is told by the deadline, and, when the turn is
         still running, the rest (its late replies, then the outcome) for the caller to await
-        whenever it likes: a worker need not wait for a frozen assistant."""
-        started = asyncio.get_running_loop().time()
+        whenever it likes: a worker need not wait for a frozen assistant.
+
+        ``since`` (Unix time) is when her message was taken, if earlier than now: the
+        deadline counts from then, so that a message that waited is not kept waiting longer.
+        """
+        waited = max(0.0, time.time() - since) if since else 0.0
+        started = asyncio.get_running_loop().time() - waited
         turn = asyncio.ensure_future(self._turn(sender_id, text))
         await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
         first = await self._first_answer(sender_id, text, turn, started)

@@ -77,7 +77,8 @@ class Settings(BaseSettings):
         default=None, description="The app's public HTTPS address, for registering webhooks."
     )
     gateway_workers: int = Field(
-        default=16, ge=1, description="Conversations one instance works on at the same time."
+        default=64, ge=1,
+        description="Conversations one instance answers (and sends to) at the same time.",
     )
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

@@ -363,3 +363,19 @@ async def test_a_message_the_assistant_may_have_taken_is_not_sent_again(stores, 
     finally:
         await gateway.close()
     assert len(assistant.sent) == 1 and "112" in channel.sent[0][1]
+
+
+async def test_the_deadline_counts_from_when_her_message_was_taken(stores, fallback):
+    channel, assistant = LoopbackChannel(), EchoAssistant(delay=1.5)
+    gateway = build(stores, fallback, assistant, channel, deadline=2.0)
+    gateway.start(1)  # one conversation at a time: the third waits 3 s for its turn
+    try:
+        started = asyncio.get_running_loop().time()
+        for user in ("q1", "q2", "q3"):
+            await accept(gateway, channel, update(user, f"{user}-1", "he is hitting me now"))
+        await until(lambda: any(chat == "chat-q3" for chat, _, _ in channel.sent), timeout=10)
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        await gateway.close()
+    first = next(text for chat, text, _ in channel.sent if chat == "chat-q3")
+    assert "112" in first and waited < 4.0  # the numbers as soon as it was taken up, not after its turn

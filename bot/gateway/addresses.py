@@ -54,12 +54,18 @@ class ReplyAddresses:
         record = await self._record(sender_id)
         return record is not None and record["gone"]
 
-    async def mark_gone(self, sender_id: str) -> None:
-        """The platform refuses sends to her for good: stop until she writes again."""
+    async def mark_gone(self, sender_id: str, refused: Address) -> bool:
+        """The platform refused, for good, a send to ``refused``: stop until she writes again.
+
+        Not when she has written since that reply's message (she unblocked the bot):
+        returns whether she is marked.
+        """
         record = await self._record(sender_id)
-        if record is not None:
-            record["gone"] = True
-            await self._live.value_set(_key(sender_id), self._sealer.seal(json.dumps(record)), self._ttl)
+        if record is None or record["address"]["last_inbound_at"] > refused.last_inbound_at:
+            return False
+        record["gone"] = True
+        await self._live.value_set(_key(sender_id), self._sealer.seal(json.dumps(record)), self._ttl)
+        return True
 
     async def add_message_ids(self, sender_id: str, message_ids: list[str]) -> None:
         """Remember ids of the chat's messages, for deletion on erasure (only while she is known)."""

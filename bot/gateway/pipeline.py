@@ -28,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
@@ -49,6 +51,7 @@ from channels.base import Address, Channel, Delivery, DeliveryOutcome, Inbound, 
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 15.0  # a dead worker's conversation is taken up again after this
+CLAIMERS = 2  # claim loops per queue and instance
 IDLE_POLL_SECONDS = 1.0  # an idle worker looks for retries due and work other instances queued
 SEEN_SECONDS = 7 * 24 * 3600  # platforms retry for days at most (WhatsApp: 7)
 MAX_SEND_ATTEMPTS = 20  # about 15 minutes of backoff
@@ -70,13 +73,14 @@ class Queued:
     language_hint: str | None = None
     location: tuple[float, float] | None = None
     callback_id: str | None = None
+    accepted_at: float = 0.0  # when the webhook took it (Unix time): her deadline counts from here
     attempts: int = 0
     fallback_given: bool = False
 
     @classmethod
     def of(cls, message: Inbound) -> Queued:
         return cls(message.address, message.kind, message.text, message.language_hint,
-                   message.location, message.callback_id)
+                   message.location, message.callback_id, accepted_at=time.time())
 
     def dump(self) -> str:
         return json.dumps(asdict(self))
@@ -141,6 +145,7 @@ class Gateway:
         self._workers: list[asyncio.Task[None]] = []
         self._behind: set[asyncio.Task[None]] = set()  # conversations finishing a slow turn
         self._failures: dict[tuple[str, str], int] = {}
+        self._claims = itertools.count()
 
     # ------------------------------------------------------------------ accept
 
@@ -180,13 +185,16 @@ class Gateway:
     # ----------------------------------------------------------------- workers
 
     def start(self, workers: int) -> None:
-        """Start this instance's inbox and outbox workers."""
-        for number in range(workers):
-            owner = f"{self._instance}-{number}"
-            self._workers.append(asyncio.create_task(
-                self._work(self._inbox, self._inbox_ready, owner, self._answer_next)))
-            self._workers.append(asyncio.create_task(
-                self._work(self._outbox, self._outbox_ready, owner, self._send_next)))
+        """Start this instance's claimers: up to ``workers`` conversations at once, per queue.
+
+        A claimer hands each conversation it claims to a task of its own, so that
+        a message is taken up as soon as it is due, however long others take.
+        """
+        for queues, ready, step in ((self._inbox, self._inbox_ready, self._answer_next),
+                                    (self._outbox, self._outbox_ready, self._send_next)):
+            slots = asyncio.Semaphore(workers)
+            for _ in range(CLAIMERS):
+                self._workers.append(asyncio.create_task(self._claim_forever(queues, ready, slots, step)))
 
     async def problem(self) -> str | None:
         """Why this instance's gateway cannot work, or None (for ``/health``)."""
@@ -211,20 +219,26 @@ class Gateway:
         await self._inbox.close()
         await self._outbox.close()
 
-    async def _work(self, queues: Queues, ready: asyncio.Event, owner: str, step: Step) -> None:
-        """Claim a due conversation, work through its queue with ``step``; forever."""
+    async def _claim_forever(self, queues: Queues, ready: asyncio.Event, slots: asyncio.Semaphore,
+                             step: Step) -> None:
+        """Claim due conversations while there are free slots, and work on each in its own task."""
         while True:
+            await slots.acquire()
             ready.clear()  # before the claim: a push during the claim wakes the wait below
+            owner = f"{self._instance}-{next(self._claims)}"  # one per claim: a stale task cannot pop
             try:
                 key = await queues.claim(owner, LEASE_SECONDS)
             except Exception as error:  # noqa: BLE001 - the store will be back
                 logger.error("%s claim failed: %s", queues.name, type(error).__name__)
                 key = None
             if key is None:
+                slots.release()
                 with suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(ready.wait(), IDLE_POLL_SECONDS)
                 continue
-            await self._drain(queues, key, owner, step)
+            task = asyncio.create_task(self._drain(queues, key, owner, step))
+            self._behind.add(task)
+            task.add_done_callback(lambda done: (self._behind.discard(done), slots.release()))
 
     async def _drain(self, queues: Queues, key: str, owner: str, step: Step) -> None:
         """Work through a held key's queue, head first, until it is empty or released.
@@ -299,7 +313,8 @@ class Gateway:
             await deliver([self._fallback.text_only(context.get("language"), context.get("country"))])
             return True
         outcome, rest = await self._conversations.answer_first(
-            sender_id, _assistant_text(queued), deliver, fallback_given=queued.fallback_given
+            sender_id, _assistant_text(queued), deliver, fallback_given=queued.fallback_given,
+            since=queued.accepted_at,
         )
         if rest is None:
             return await self._after(sender_id, owner, queued, outcome)
@@ -381,9 +396,10 @@ class Gateway:
             return True
         if delivery.outcome is DeliveryOutcome.GONE:
             _dropped(channel.name, delivery.reason or "refused")
-            await self._addresses.mark_gone(sender_id)
-            await self._outbox.forget(sender_id)
-            return False
+            if await self._addresses.mark_gone(sender_id, pending.address):
+                await self._outbox.forget(sender_id)
+                return False
+            return True  # she wrote again since: only this reply is lost
         return await self._retry_send(sender_id, owner, pending, delivery)
 
     async def _retry_send(self, sender_id: str, owner: str, pending: Pending, delivery: Delivery) -> bool:
