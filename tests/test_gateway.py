@@ -69,11 +69,15 @@ def stores(request, tmp_path):
         return
     url = request.getfixturevalue("redis_url")
 
-    def redis_stores():
-        client = lambda: aioredis.Redis.from_url(url, decode_responses=True)  # noqa: E731
-        return RedisLiveState.from_url(url), RedisQueues(client(), "inbox"), RedisQueues(client(), "outbox")
+    yield lambda: redis_stores(url)
 
-    yield redis_stores
+
+def redis_stores(url: str):
+    """One instance's view of the stores in Redis: live state, inbox, outbox."""
+    def client():
+        return aioredis.Redis.from_url(url, decode_responses=True)
+
+    return RedisLiveState.from_url(url), RedisQueues(client(), "inbox"), RedisQueues(client(), "outbox")
 
 
 def build(stores, fallback, assistant, channel, deadline=0.3) -> Gateway:
@@ -161,8 +165,7 @@ async def test_sends_are_retried_as_the_platform_asks_and_stop_when_she_blocked(
 
 async def test_two_instances_sharing_redis_answer_once_and_in_order(redis_url, fallback):
     def stores():
-        client = lambda: aioredis.Redis.from_url(redis_url, decode_responses=True)  # noqa: E731
-        return RedisLiveState.from_url(redis_url), RedisQueues(client(), "inbox"), RedisQueues(client(), "outbox")
+        return redis_stores(redis_url)
 
     channel, assistant = LoopbackChannel(), EchoAssistant(delay=0.02)
     first, second = build(stores, fallback, assistant, channel), build(stores, fallback, assistant, channel)
@@ -188,8 +191,7 @@ async def test_a_dead_worker_lets_another_take_the_conversation_up(redis_url, fa
     monkeypatch.setattr(pipeline, "LEASE_SECONDS", 0.5)
 
     def stores():
-        client = lambda: aioredis.Redis.from_url(redis_url, decode_responses=True)  # noqa: E731
-        return RedisLiveState.from_url(redis_url), RedisQueues(client(), "inbox"), RedisQueues(client(), "outbox")
+        return redis_stores(redis_url)
 
     channel, assistant = LoopbackChannel(), EchoAssistant(delay=5)
     dying = build(stores, fallback, assistant, channel, deadline=10)
@@ -233,8 +235,7 @@ async def test_erasure_deletes_the_chat_on_the_platform_and_keeps_nothing(stores
 
 async def test_what_is_kept_is_sealed(redis_url, fallback):
     def stores():
-        client = lambda: aioredis.Redis.from_url(redis_url, decode_responses=True)  # noqa: E731
-        return RedisLiveState.from_url(redis_url), RedisQueues(client(), "inbox"), RedisQueues(client(), "outbox")
+        return redis_stores(redis_url)
 
     channel, assistant = LoopbackChannel(), EchoAssistant(up=False)
     gateway = build(stores, fallback, assistant, channel)  # not started: everything stays queued
