@@ -211,6 +211,17 @@ async def test_she_writes_again_and_a_key_waiting_out_a_backoff_is_due_at_once(q
     assert await queues.claim("three", LEASE) is None
 
 
+async def test_a_message_pushed_while_the_key_was_held_does_not_wait_out_its_backoff(queues: Queues) -> None:
+    await queues.push("her", "first", TTL)
+    assert await queues.claim("one", LEASE) == "her"
+    seen = len(await queues.items("her"))
+    await queues.push("her", "he is here", TTL)  # while held: the push cannot make it due
+    await queues.release("her", "one", 60, seen=seen)
+    assert await queues.claim("two", LEASE) == "her"  # due now, not in a minute
+    await queues.release("her", "two", 60, seen=len(await queues.items("her")))
+    assert await queues.claim("three", LEASE) is None  # nothing new: the backoff holds
+
+
 async def test_popping_the_last_item_releases_the_key(queues: Queues) -> None:
     await queues.push("her", "a", TTL)
     assert await queues.claim("one", LEASE) == "her"

@@ -62,8 +62,13 @@ class Queues(Protocol):
         """Remove the head item; when the queue is empty, the key is released. Returns
         whether items are left (False also when ``owner`` no longer holds ``key``)."""
 
-    async def release(self, key: str, owner: str, due_in_seconds: float) -> None:
-        """Give the key back, due again after ``due_in_seconds``."""
+    async def release(self, key: str, owner: str, due_in_seconds: float, seen: int | None = None) -> None:
+        """Give the key back, due again after ``due_in_seconds``.
+
+        With ``seen`` (how many items the owner last looked at), a key that got more
+        items meanwhile is due now: she wrote while it was held, and a push to a held
+        key does not make it due (so her new message would wait out the backoff).
+        """
 
     async def pending(self) -> int:
         """How many keys have work (for /health and the benchmark)."""
@@ -112,11 +117,13 @@ if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
 return 1
 """
-# KEYS: due index, owners hash, items; ARGV: key, owner, new due ms
+# KEYS: due index, owners hash, items; ARGV: key, owner, new due ms, now ms, seen (-1: any)
 _RELEASE = """
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+local due = ARGV[3]
+if tonumber(ARGV[5]) >= 0 and redis.call('LLEN', KEYS[3]) > tonumber(ARGV[5]) then due = ARGV[4] end
+redis.call('ZADD', KEYS[1], 'XX', due, ARGV[1])
 return 1
 """
 # KEYS: due index, owners hash, items; ARGV: key, owner
@@ -190,10 +197,11 @@ class RedisQueues:
         left = await self._pop(keys=[self._due, self._owners, self._items + key], args=[key, owner])
         return int(left) > 0
 
-    async def release(self, key: str, owner: str, due_in_seconds: float) -> None:
+    async def release(self, key: str, owner: str, due_in_seconds: float, seen: int | None = None) -> None:
+        now = _now_ms()
         await self._release(
             keys=[self._due, self._owners, self._items + key],
-            args=[key, owner, _now_ms() + _ms(due_in_seconds)],
+            args=[key, owner, now + _ms(due_in_seconds), now, -1 if seen is None else seen],
         )
 
     async def pending(self) -> int:

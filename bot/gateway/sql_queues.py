@@ -152,8 +152,8 @@ class SqlQueues:
     async def pop(self, key: str, owner: str) -> bool:
         return await asyncio.to_thread(self._pop, key, owner)
 
-    async def release(self, key: str, owner: str, due_in_seconds: float) -> None:
-        await asyncio.to_thread(self._release, key, owner, due_in_seconds)
+    async def release(self, key: str, owner: str, due_in_seconds: float, seen: int | None = None) -> None:
+        await asyncio.to_thread(self._release, key, owner, due_in_seconds, seen)
 
     async def pending(self) -> int:
         return await asyncio.to_thread(self._pending)
@@ -284,12 +284,15 @@ class SqlQueues:
             session.execute(delete(QueueItem).where(QueueItem.id == ids[0]))
             return True
 
-    def _release(self, key: str, owner: str, due_in_seconds: float) -> None:
+    def _release(self, key: str, owner: str, due_in_seconds: float, seen: int | None) -> None:
         with self._writing() as session:
             now = time.time()
             row = self._owned(session, key, owner, now)
-            if row is not None:
-                row.owner, row.due_at = None, now + due_in_seconds
+            if row is None:
+                return
+            more = seen is not None and (session.scalar(
+                select(func.count()).select_from(QueueItem).where(*self._items_of(key))) or 0) > seen
+            row.owner, row.due_at = None, now if more else now + due_in_seconds
 
     def _pending(self) -> int:
         with self._sessions() as session:
