@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
     whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
+    counsellor_bot_token: SecretStr | None = Field(
+        default=None, description="Token of the counsellors' Telegram bot (off when unset)."
+    )
+    counsellor_webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret Telegram sends with the counsellor bot's webhooks."
+    )
+    counsellor_group_chat_id: int | None = Field(
+        default=None, description="Telegram group where new requests are posted for counsellors."
+    )
 
     # Helpline
     default_country: str | None = Field(
