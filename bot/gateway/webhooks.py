@@ -36,7 +36,7 @@ async def webhook(platform: str, request: Request) -> Response:
     gateway, channel = _channel(request, platform)
     if channel is None:
         return Response(status_code=404)
-    body = await _body(request)
+    body = await read_capped_body(request)
     if body is None:
         return Response(status_code=413)
     if not channel.verify(request.headers, body):
@@ -58,7 +58,7 @@ async def webhook(platform: str, request: Request) -> Response:
     return JSONResponse({})
 
 
-async def _body(request: Request) -> bytes | None:
+async def read_capped_body(request: Request) -> bytes | None:
     """The body, or None when it is larger than any platform sends (never read past that)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
