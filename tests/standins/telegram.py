@@ -1,7 +1,8 @@
 """A stand-in of the Telegram Bot API (``/bot<token>/<method>``), and updates as Telegram sends them.
 
 ``TelegramStandIn().app`` answers like Telegram: ``{"ok": true, "result": ...}``, a
-``Message`` with increasing ``message_id`` for ``sendMessage``, ``true`` for the
+``Message`` with increasing ``message_id`` for ``sendMessage`` (the edited one for
+``editMessageText``), ``true`` for the
 other methods; errors as ``{"ok": false, "error_code", "description",
 "parameters"}``. Every request is recorded (``Recorder``) and its parameters
 parsed as Telegram parses them (form fields or JSON; the JSON-typed fields such
@@ -33,7 +34,8 @@ TOKEN = "123456789:AAE-stand-in-token_0123456789abcdefg"
 SECRET = "stand-in-webhook-secret_0123456789"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Helpline", "username": "helpline_test_bot"}
-JSON_FIELDS = {"reply_markup", "allowed_updates", "message_ids", "entities", "link_preview_options"}
+JSON_FIELDS = {"reply_markup", "reply_parameters", "allowed_updates", "message_ids", "entities",
+               "link_preview_options"}
 
 
 # ----------------------------------------------------------------- answers
@@ -140,6 +142,8 @@ class TelegramStandIn:
             if len(params["text"].encode("utf-16-le")) // 2 > 4096:
                 return error(400, "Bad Request: message is too long")
             return answer(self._message(params))
+        if method == "editMessageText":
+            return answer(self._message(params, message_id=int(params["message_id"])))
         if method == "deleteMessage":
             if int(params["message_id"]) in self.undeletable:
                 return error(400, "Bad Request: message can't be deleted for everyone")
@@ -150,9 +154,10 @@ class TelegramStandIn:
             return answer(BOT_USER)
         return not_found()
 
-    def _message(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _message(self, params: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
+        """The bot's message as Telegram returns it: a new one, or the one ``message_id`` edited."""
         message: dict[str, Any] = {
-            "message_id": next(self._ids), "from": BOT_USER, "date": int(time.time()),
+            "message_id": message_id or next(self._ids), "from": BOT_USER, "date": int(time.time()),
             "chat": {"id": int(params["chat_id"]), "first_name": "Her", "type": "private"},
             "text": params["text"],
         }
