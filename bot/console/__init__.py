@@ -1,0 +1,1 @@
+"""The counsellors' web console (``make_router`` in ``bot.console.router``)."""
