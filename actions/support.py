@@ -8,8 +8,22 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import category_of, numbers_text, say
-from bot.directives import ERASE_DIRECTIVE
+from actions.common import category_of, place_from_id, say
+from bot.directives import ERASE_DIRECTIVE, HANDOFF_DIRECTIVE
+from bot.settings import get_settings
+
+
+def handoff_directive(tracker: Tracker, domain: DomainDict, reason: str) -> dict[str, Any]:
+    """Ask the app for a person: what a counsellor's summary shows (no text of hers)."""
+    category = category_of(tracker, domain)
+    place = place_from_id(tracker.get_slot("place_id"))
+    return {HANDOFF_DIRECTIVE: {"reason": reason, "need": category.value if category else None,
+                                "place": place.name if place else None}}
+
+
+def counsellor_topics() -> frozenset[str]:
+    """Service categories the helpline wants a person for (``HANDOFF_TOPICS``)."""
+    return frozenset(t.strip() for t in get_settings().handoff_topics.split(",") if t.strip())
 
 
 class ActionAcknowledgeService(Action):
@@ -27,11 +41,14 @@ class ActionAcknowledgeService(Action):
     ) -> list[dict[str, Any]]:
         category = category_of(tracker, domain)
         say(dispatcher, domain, tracker, f"utter_ack_{category}" if category else "utter_how_can_i_help")
+        if category and category.value in counsellor_topics():
+            dispatcher.utter_message(json_message=handoff_directive(tracker, domain, "topic"))
         return []
 
 
 class ActionRequestHuman(Action):
-    """Until counsellor handoff exists: when a person can be reached, and the numbers."""
+    """She asked for a person: the app's handoff asks her consent and queues the chat (or
+    says when a person can be reached, with the numbers, when no counsellor can be)."""
 
     def name(self) -> str:
         return "action_request_human"
@@ -39,7 +56,7 @@ class ActionRequestHuman(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        say(dispatcher, domain, tracker, "utter_human_unavailable", numbers=numbers_text(tracker))
+        dispatcher.utter_message(json_message=handoff_directive(tracker, domain, "asked"))
         return []
 
 

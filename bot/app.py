@@ -25,6 +25,8 @@ from bot.directory.api import router as directory_router
 from bot.erasure import Erasure, RasaRedisStores
 from bot.gateway import webhooks
 from bot.gateway.wiring import open_gateway
+from bot.handoff.hours import Schedule
+from bot.handoff.wiring import open_handoff
 from bot.live import open_live_state
 from bot.log_safety import configure as configure_logging
 from bot.observability import init_sentry
@@ -32,6 +34,7 @@ from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings, get_settings
 
 WEB_DIR = Path(__file__).parent / "web"
+HANDOFF_SWEEP_SECONDS = 1.0  # her place in the queue and the timeouts are looked at this often
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(problem)
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
     fallback = SafetyFallback.load(settings)  # read at build time: a broken domain fails at once
+    schedule = Schedule.load(settings.handoff_hours_file)  # likewise a broken schedule
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,11 +71,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.gateway = open_gateway(
             settings, state.conversations, state.live, fallback, erasure, state.pepper, state.engine
         )
+        state.handoff = open_handoff(
+            settings, schedule, state.live, state.engine, state.assistant, fallback, state.gateway,
+            state.conversations, erasure,
+        )
         state.gateway.start(settings.gateway_workers)
         state.sweeper = asyncio.create_task(
             state.conversations.sweep_forever(settings.sweep_interval_seconds)
         )
+        state.handoff_sweeper = asyncio.create_task(state.handoff.sweep_forever(HANDOFF_SWEEP_SECONDS))
         yield
+        state.handoff_sweeper.cancel()
         state.sweeper.cancel()
         await state.gateway.close()
         await state.conversations.close()

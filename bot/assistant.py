@@ -100,6 +100,38 @@ class AssistantClient:
         except httpx.HTTPError as error:
             raise AssistantUnavailable(type(error).__name__) from error
 
+    async def record(self, sender_id: str, event: str) -> None:
+        """Append a bare tracker event (``pause``: a counsellor has the chat, ``resume``: the
+        assistant is back) so that the conversation's history says who was answering."""
+        try:
+            response = await self._http.post(
+                f"/conversations/{sender_id}/tracker/events", params=self._params,
+                json=[{"event": event}],
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise AssistantUnavailable(type(error).__name__) from error
+
+    async def history(self, sender_id: str) -> list[tuple[str, str]]:
+        """Her messages and the assistant's texts so far, oldest first: ("her" | "assistant", text).
+
+        Button presses are shown as the intent they sent (a payload), not a text of hers.
+        """
+        try:
+            response = await self._http.get(f"/conversations/{sender_id}/tracker", params=self._params)
+            response.raise_for_status()
+            events = response.json().get("events") or []
+        except (httpx.HTTPError, ValueError) as error:
+            raise AssistantUnavailable(type(error).__name__) from error
+        lines = []
+        for event in events:
+            text = event.get("text")
+            if event.get("event") == "user" and text:
+                lines.append(("her", text))
+            elif event.get("event") == "bot" and text:
+                lines.append(("assistant", text))
+        return lines
+
     async def problem(self) -> str | None:
         """Return why the assistant is not ready, or None when a model is loaded."""
         try:

@@ -72,6 +72,9 @@ TAB_GRACE_SECONDS = 120.0
 MAX_BACKLOG = 20
 # With the assistant down her message is retried while her tab is open, then given up.
 KEEP_TIMEOUT_SECONDS = 2.0
+# While a socket is open, replies kept for her outside her turns (a counsellor's, on
+# any instance: ``bot.handoff.reach``) are looked for this often.
+KEPT_POLL_SECONDS = 0.2
 # The widget's paths that an organisation's site calls from its own origin.
 WEB_CHAT_PATHS = frozenset({"/api/session", "/api/chat", "/api/chat/intro"})
 
@@ -390,6 +393,7 @@ class SocketSession:
         self._tab: Tab | None = None
 
     async def run(self) -> None:
+        collector = asyncio.create_task(self._collect_kept())
         try:
             while True:
                 received = await self._websocket.receive()
@@ -402,8 +406,17 @@ class SocketSession:
         except WebSocketDisconnect:
             return
         finally:
+            collector.cancel()
             if self._tab is not None:
                 self._tabs.detach(self._tab, self._outlet)
+
+    async def _collect_kept(self) -> None:
+        """Deliver what was kept for her while the socket is open (a counsellor's replies)."""
+        while True:
+            await asyncio.sleep(KEPT_POLL_SECONDS)
+            if self._tab is not None and self._tab.outlet is self._outlet:
+                self._tab.unread = True
+                await self._tab.deliver([])
 
     async def _take(self, frame: Hello | Message) -> None:
         if isinstance(frame, Hello):

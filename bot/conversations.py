@@ -29,15 +29,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
 from bot.conversation_store import LAST_SEEN_INDEX, ConversationStore
-from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, NUMBERS_DIRECTIVE
+from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, HANDOFF_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure, ErasureIncomplete
 from bot.live import LiveState
 from bot.metrics import ERASURES, LIVE_STATE_ERRORS, SAFETY_FALLBACKS, SWEEP_ERRORS
 from bot.safety_fallback import SafetyFallback
+
+if TYPE_CHECKING:
+    from bot.handoff.service import HandoffService
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +78,18 @@ class FirstAnswer:
     replies: list[BotMessage]
     reason: str | None
     numbers_given: bool = False
+    handoff: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Turn:
-    """What one turn of the assistant gave: the replies to deliver, and whether it erased."""
+    """What one turn of the assistant gave: the replies to deliver, whether it erased, and
+    whether it asked for a counsellor (the ``handoff`` directive)."""
 
     replies: list[BotMessage]
     erased: bool = False
     numbers_given: bool = False
+    handoff: dict[str, Any] | None = None
 
 
 class Conversations:
@@ -108,7 +114,12 @@ class Conversations:
         self._late_turns: set[asyncio.Task[None]] = set()
         self._turn_locks = KeyedLocks()
         self._instance = uuid.uuid4().hex
+        self._handoff: HandoffService | None = None
         self.last_sweep = time.monotonic()  # of the last sweep that ran through (or of the start)
+
+    def attach_handoff(self, handoff: HandoffService) -> None:
+        """Route her messages through the counsellor handoff (built after the gateway it uses)."""
+        self._handoff = handoff
 
     @property
     def store(self) -> ConversationStore:
@@ -122,20 +133,30 @@ class Conversations:
         slow turn's replies are kept and come with her next message.
         """
         started = asyncio.get_running_loop().time()
+        collected: list[BotMessage] = []
+
+        async def collect(replies: list[BotMessage]) -> None:
+            collected.extend(replies)
+
+        if await self._intercepted(sender_id, text, collect):
+            late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
+            return late + collected
         turn = asyncio.ensure_future(self._turn(sender_id, text))
         await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
         late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
         first = await self._first_answer(sender_id, text, turn, started)
         if first.reason == "slow":
             self._finish_behind(sender_id, turn)
+        await self._hand_off(sender_id, text, first.handoff, collect, "web")
         if first.fallback:
-            return first.fallback + first.replies + late  # the numbers first; what came late after them
+            return first.fallback + first.replies + late + collected  # the numbers first
         if first.numbers_given:
-            return first.replies + late
-        return late + first.replies
+            return first.replies + late + collected
+        return late + first.replies + collected
 
     async def answer(
-        self, sender_id: str, text: str, deliver: Deliver, *, fallback_given: bool = False
+        self, sender_id: str, text: str, deliver: Deliver, *, fallback_given: bool = False,
+        channel: str = "web",
     ) -> Outcome:
         """Answer ``text`` through ``deliver``, as soon as there is something to say.
 
@@ -146,12 +167,13 @@ class Conversations:
         again later with ``fallback_given=True``, so that she is not sent the
         numbers twice for one message. Raises only what ``deliver`` raises.
         """
-        outcome, rest = await self.answer_first(sender_id, text, deliver, fallback_given=fallback_given)
+        outcome, rest = await self.answer_first(sender_id, text, deliver, fallback_given=fallback_given,
+                                                channel=channel)
         return outcome if rest is None else await rest
 
     async def answer_first(
         self, sender_id: str, text: str, deliver: Deliver, *, fallback_given: bool = False,
-        since: float | None = None,
+        since: float | None = None, channel: str = "web",
     ) -> tuple[Outcome, Awaitable[Outcome] | None]:
         """``answer`` in two parts: what she is told by the deadline, and, when the turn is
         still running, the rest (its late replies, then the outcome) for the caller to await
@@ -159,7 +181,13 @@ class Conversations:
 
         ``since`` (Unix time) is when her message was taken, if earlier than now: the
         deadline counts from then, so that a message that waited is not kept waiting longer.
+
+        While a counsellor has her chat (or she is answering the handoff's question), the
+        handoff takes the message and the assistant is not asked. A turn that asks for a
+        counsellor, and a message the safety lexicon flags, start a handoff on ``channel``.
         """
+        if await self._intercepted(sender_id, text, deliver, numbers_given=fallback_given):
+            return Outcome.DONE, None
         waited = max(0.0, time.time() - since) if since else 0.0
         started = asyncio.get_running_loop().time() - waited
         turn = asyncio.ensure_future(self._turn(sender_id, text))
@@ -170,22 +198,67 @@ class Conversations:
         if first.replies:
             await deliver(first.replies)
         if first.reason == "slow":
-            return Outcome.DONE, self._rest(turn, deliver)
+            return Outcome.DONE, self._rest(sender_id, text, turn, deliver, channel)
+        if first.reason == "unavailable" and not fallback_given:
+            await self._hand_off(sender_id, text, None, deliver, channel)  # danger: a person too
+        if first.reason != "unavailable":
+            await self._hand_off(sender_id, text, first.handoff, deliver, channel)
         return (Outcome.RETRY if first.reason == "unavailable" else Outcome.DONE), None
 
-    @staticmethod
-    async def _rest(turn: asyncio.Future[Turn], deliver: Deliver) -> Outcome:
+    async def _rest(self, sender_id: str, text: str, turn: asyncio.Future[Turn], deliver: Deliver,
+                    channel: str) -> Outcome:
         """The late replies of a slow turn, delivered when they come."""
         try:
             finished = await turn
         except AssistantUnavailable as error:
+            if error.reached:
+                await self._hand_off(sender_id, text, None, deliver, channel)
             return Outcome.DONE if error.reached else Outcome.RETRY
         except Exception:  # noqa: BLE001 - it failed after she was answered
             logger.error("a slow turn failed after the safety fallback")
             return Outcome.DONE
         if finished.replies:
             await deliver(finished.replies)
+        await self._hand_off(sender_id, text, finished.handoff, deliver, channel)
         return Outcome.DONE
+
+    async def _intercepted(self, sender_id: str, text: str, deliver: Deliver, numbers_given: bool = False) -> bool:
+        """Whether the handoff took her message (a failing handoff lets the assistant answer)."""
+        if self._handoff is None:
+            return False
+        try:
+            return await self._handoff.intercept(sender_id, text, deliver, numbers_given=numbers_given)
+        except Exception as error:  # noqa: BLE001 - she is answered by the assistant instead
+            logger.error("handoff failed on her message: %s", type(error).__name__)
+            return False
+
+    async def _hand_off(self, sender_id: str, text: str, request: dict[str, Any] | None,
+                        deliver: Deliver, channel: str) -> None:
+        """Start a handoff when the assistant asked for one, or her message is flagged
+        (danger, self-harm: deterministic, whatever the model predicted)."""
+        if self._handoff is None:
+            return
+        from bot.handoff.records import Reason
+
+        flagged = self._fallback.flags(text)
+        reason = {"immediate_danger": Reason.DANGER, "self_harm": Reason.SELF_HARM}.get(flagged or "")
+        if reason is None and request is not None:
+            reason = Reason(request.get("reason", Reason.ASKED))
+        if reason is None:
+            return
+        request = request or {}
+        context = await self.context_of(sender_id)
+        language = context.get("language") or request.get("language") or self._fallback.default_language
+        try:
+            await self._handoff.request(
+                sender_id, reason, deliver, channel=channel, language=language,
+                country=context.get("country") or request.get("country"),
+                need=request.get("need"), place=request.get("place"),
+            )
+        except Exception as error:  # noqa: BLE001 - a person cannot be reached: the numbers instead
+            logger.error("handoff request failed: %s", type(error).__name__)
+            if reason not in (Reason.DANGER, Reason.SELF_HARM):  # those have them already
+                await deliver(self._fallback.replies(text, language, context.get("country")))
 
     async def context_of(self, sender_id: str) -> dict[str, Any]:
         """Her language and country as the assistant last reported them ({} when unknown)."""
@@ -207,11 +280,13 @@ class Conversations:
             logger.error("turn failed: %s", type(error).__name__)
             reason, replies = "error", []
         else:
-            replies = finished.replies
+            replies, handoff = finished.replies, finished.handoff
             if finished.numbers_given:
-                return FirstAnswer([], replies, None, numbers_given=True)
+                return FirstAnswer([], replies, None, numbers_given=True, handoff=handoff)
             if any(reply.text for reply in replies) and not self._fallback.flags(text):
-                return FirstAnswer([], replies, None)
+                return FirstAnswer([], replies, None, handoff=handoff)
+            if handoff is not None and self._handoff is not None and not self._fallback.flags(text):
+                return FirstAnswer([], replies, None, handoff=handoff)  # the handoff answers her
             # No text, or a flagged message without the numbers (the numbers action
             # failed and Rasa went on to its next response).
             reason = "no text" if not any(reply.text for reply in replies) else "numbers missing"
@@ -236,8 +311,10 @@ class Conversations:
                 await self._guarded("remember context", self._store.remember_context(sender_id, context), None)
             deliverable = [reply for reply in replies if reply.text or reply.buttons]
             numbers_given = any(reply.custom.get(NUMBERS_DIRECTIVE) for reply in replies)
+            handoff = next((reply.custom[HANDOFF_DIRECTIVE] for reply in replies
+                            if isinstance(reply.custom.get(HANDOFF_DIRECTIVE), dict)), None)
             if not any(reply.custom.get(ERASE_DIRECTIVE) for reply in replies):
-                return Turn(deliverable, numbers_given=numbers_given)
+                return Turn(deliverable, numbers_given=numbers_given, handoff=handoff)
             if not context:
                 context = await self._guarded("read context", self._store.context(sender_id), {})
             if await self.erase(sender_id, trigger="request"):

@@ -92,7 +92,7 @@ class MemoryLiveState:
     async def index_claim(self, index: str, member: str, max_score: float) -> bool:
         async with self._guard:
             entries = self._indexes.get(index, {})
-            if entries.get(member, max_score + 1) > max_score:
+            if member not in entries or entries[member] > max_score:
                 return False
             del entries[member]
             return True

@@ -21,3 +21,4 @@ GATEWAY_MESSAGES = Counter(
 GATEWAY_DELIVERIES = Counter(
     "helpline_gateway_deliveries", "Sends to the platforms, by platform and outcome", ["platform", "outcome"]
 )
+HANDOFFS = Counter("helpline_handoffs", "Counsellor handoffs, by what happened (requested, taken, outcome)", ["event"])

@@ -101,6 +101,29 @@ class Settings(BaseSettings):
         default=None, description="Telegram group where new requests are posted for counsellors."
     )
 
+    # Counsellor handoff (bot.handoff)
+    handoff_hours_file: Path = Field(
+        default=PROJECT_ROOT / "bot" / "data" / "handoff_hours.yml",
+        description="Counsellors' weekly schedule and holidays, in the helpline's time zone.",
+    )
+    handoff_wait_seconds: float = Field(
+        default=600.0, gt=0,
+        description="Nobody took her chat in this time: she is told, given the numbers, and may leave a message.",
+    )
+    handoff_counsellor_timeout_seconds: float = Field(
+        default=600.0, gt=0,
+        description="Her message unanswered this long: the chat returns to the queue and she is told.",
+    )
+    handoff_minutes_per_place: float = Field(
+        default=5.0, gt=0, description="The expected wait she is told, per place in the queue."
+    )
+    handoff_topics: str = Field(
+        default="", description="Comma-separated service categories that go to a counsellor (with consent)."
+    )
+    transcript_retention_days: float = Field(
+        default=30.0, gt=0, description="Transcripts of handed-off chats are deleted after this."
+    )
+
     # Helpline
     default_country: str | None = Field(
         default=None, description="ISO code of the country the helpline serves, if only one."

@@ -20,6 +20,7 @@ class ScriptedAssistant:
         self.erased: list[str] = []
         self.sent: list[tuple[str, str]] = []
         self.log: list[str] = []  # "send <text>", "done <text>", "erase" in the order they happened
+        self.events: list[tuple[str, str]] = []  # (sender, "pause" | "resume") recorded in the tracker
 
     async def send(self, sender_id: str, text: str) -> list[BotMessage]:
         self.sent.append((sender_id, text))
@@ -29,6 +30,16 @@ class ScriptedAssistant:
         if not self.up:
             raise AssistantUnavailable("ConnectError", reached=False)
         return self.replies
+
+    async def record(self, sender_id: str, event: str) -> None:
+        if not self.up:
+            raise AssistantUnavailable("ConnectError", reached=False)
+        self.events.append((sender_id, event))
+
+    async def history(self, sender_id: str) -> list[tuple[str, str]]:
+        if not self.up:
+            raise AssistantUnavailable("ConnectError", reached=False)
+        return [("her", text) for sender, text in self.sent if sender == sender_id]
 
     async def erase(self, sender_id: str) -> None:
         if not self.erase_up:

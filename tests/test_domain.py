@@ -71,8 +71,9 @@ def test_every_response_is_used_by_a_rule_a_story_or_an_action():
     sources = [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "nlu_data").glob("*.yml")]
     sources += [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "actions").glob("*.py")]
     # The app's own texts: its fallback (bot/safety_fallback.py, bot/conversations.py) and the
-    # gateway's (bot/gateway: the reply to a voice message or photo, the welcome some platforms want).
-    for package in ("bot", "bot/gateway"):
+    # gateway's (bot/gateway: the reply to a voice message or photo, the welcome some platforms want),
+    # the handoff's (bot/handoff: consent, the queue, who joined, the closing; canned replies).
+    for package in ("bot", "bot/gateway", "bot/handoff"):
         sources += [p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / package).glob("*.py")]
     categories = domain()["slots"]["service_category"]["values"]
     sources += [f"utter_ack_{category}" for category in categories]  # actions/support.py

@@ -168,7 +168,10 @@ async def test_two_instances_sharing_redis_answer_once_and_in_order(redis_url, f
         return redis_stores(redis_url)
 
     channel, assistant = LoopbackChannel(), EchoAssistant(delay=0.02)
-    first, second = build(stores, fallback, assistant, channel), build(stores, fallback, assistant, channel)
+    # Her 20 messages queue behind each other, and each one's deadline counts from when it was
+    # accepted: a deadline well above the whole backlog, so that only order and once are tested.
+    first, second = (build(stores, fallback, assistant, channel, deadline=10),
+                     build(stores, fallback, assistant, channel, deadline=10))
     first.start(3)
     second.start(3)
     try:

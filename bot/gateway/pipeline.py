@@ -314,7 +314,7 @@ class Gateway:
             return True
         outcome, rest = await self._conversations.answer_first(
             sender_id, _assistant_text(queued), deliver, fallback_given=queued.fallback_given,
-            since=queued.accepted_at,
+            since=queued.accepted_at, channel=platform,
         )
         if rest is None:
             return await self._after(sender_id, owner, queued, outcome)
@@ -336,14 +336,16 @@ class Gateway:
             return True
         retry = replace(queued, attempts=queued.attempts + 1, fallback_given=True)
         await self._inbox.replace(sender_id, owner, 0, self._sealer.seal(retry.dump()))
-        await self._fallback_for_those_waiting(sender_id, owner)
-        await self._inbox.release(sender_id, owner, _backoff(retry.attempts))
+        seen = await self._fallback_for_those_waiting(sender_id, owner)
+        await self._inbox.release(sender_id, owner, _backoff(retry.attempts), seen=seen)
         return False
 
-    async def _fallback_for_those_waiting(self, sender_id: str, owner: str) -> None:
+    async def _fallback_for_those_waiting(self, sender_id: str, owner: str) -> int:
         """Her messages behind one the assistant could not take get the safety fallback now
-        (each for its own words: danger, self-harm, or the apology with the numbers)."""
-        waiting = (await self._inbox.items(sender_id))[1:]
+        (each for its own words: danger, self-harm, or the apology with the numbers).
+        Returns how many messages her inbox held: one she sends later is answered at once."""
+        items = await self._inbox.items(sender_id)
+        waiting = items[1:]
         for index, raw in enumerate(waiting, start=1):
             try:
                 queued = Queued.load(self._sealer.open(raw))
@@ -357,6 +359,16 @@ class Gateway:
             await self._deliverer(sender_id, queued.address)(replies)
             given = replace(queued, fallback_given=True)
             await self._inbox.replace(sender_id, owner, index, self._sealer.seal(given.dump()))
+        return len(items)
+
+    async def send_to(self, sender_id: str, replies: list[BotMessage]) -> bool:
+        """Send her messages outside her own turn (a counsellor's reply), through her outbox to
+        the address she last wrote from; False when no address is known (erased, expired)."""
+        address = await self._addresses.get(sender_id)
+        if address is None:
+            return False
+        await self._deliverer(sender_id, address)(replies)
+        return True
 
     def _deliverer(self, sender_id: str, address: Address) -> Callable[[list[BotMessage]], Awaitable[None]]:
         """Replies to her go onto her outbox with the address they go to."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from alembic import context
 
 import bot.directory.models  # noqa: F401 - registers the tables on Base.metadata
+import bot.handoff.records  # noqa: F401
 from bot.db import Base, make_engine
 from bot.directory.migrate import VERSION_TABLE
 from bot.settings import get_settings

@@ -1,0 +1,696 @@
+"""The handoff service: a counsellor takes over her chat, in the chat she is already in.
+
+Her side (called from ``bot.conversations`` on every channel):
+
+- ``request(sender_id, reason, deliver, ...)``: the assistant asked for a person (she
+  asked, it failed twice to understand her, a counsellor-only topic) or the safety
+  lexicon flagged danger or self-harm. Danger and self-harm go straight to the front of
+  the queue (after the numbers, which the turn already gave); anything else is asked
+  for consent first.
+- ``intercept(sender_id, text, deliver)``: True when the message is the handoff's to
+  handle (her consent, her words to the counsellor or kept for one, cancelling, the
+  feedback): the assistant is then not asked.
+
+The counsellors' side (the Telegram counsellor bot, the web console): ``waiting``,
+``take``, ``reply``, ``note``, ``transfer``, ``end``, ``block``, presence, ``lines``.
+Frontends subscribe a ``HandoffListener`` for what happens on this instance.
+
+Live state (Redis, or in-process on the embedded default) holds the open chats: the
+waiting queue (an index scored by priority, then request time), each chat's state, a
+counsellor's chats, presence. A claim removes the chat from the queue atomically
+(``LiveState.index_claim``): of two counsellors pressing Take at once on any two
+instances, one gets it. Per-chat and per-counsellor changes hold a short lock in live
+state. The durable side (``HandoffRecord`` for statistics, the sealed transcript, the
+audit) is in the directory's database. While a person has the chat, the assistant's
+tracker is paused (Rasa's ``pause``/``resume`` events) and her messages bypass it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
+from bot.handoff.counsellors import CounsellorDirectory
+from bot.handoff.hours import Schedule
+from bot.handoff.records import PRIORITY, Author, Counsellor, Outcome, Reason, Role
+from bot.handoff.store import HandoffStore, Line
+from bot.live import LiveState
+from bot.metrics import HANDOFFS
+from bot.safety_fallback import SafetyFallback
+
+logger = logging.getLogger(__name__)
+
+Deliver = Callable[[list[BotMessage]], Awaitable[None]]
+
+YES, NO, CANCEL = "/handoff_yes", "/handoff_no", "/handoff_cancel"
+FEEDBACK = {"/handoff_feedback_yes": 1, "/handoff_feedback_no": 0}
+CANNED = ("utter_canned_greeting", "utter_canned_safe", "utter_canned_services",
+          "utter_canned_emergency", "utter_canned_goodbye")
+CONSENT_SECONDS = 3600.0  # an unanswered consent question is forgotten after this
+LOCK_SECONDS = 5.0
+
+
+def label_of(sender_id: str) -> str:
+    """What counsellors call her: the start of her pseudonym (never a platform id)."""
+    return sender_id[:8]
+
+
+class Stage(StrEnum):
+    CONSENT = "consent"  # asked whether a person may read the chat
+    WAITING = "waiting"  # in the queue
+    ACTIVE = "active"  # a counsellor has it
+    FEEDBACK = "feedback"  # ended; the feedback question is open
+
+
+class TakeStatus(StrEnum):
+    TAKEN = "taken"
+    ALREADY_TAKEN = "already taken"
+    AT_LIMIT = "at limit"
+    GONE = "gone"  # no such chat (ended, cancelled, erased)
+
+
+@dataclass(frozen=True)
+class Chat:
+    """One open handoff as live state keeps it (no message text)."""
+
+    id: str
+    sender_id: str
+    channel: str
+    language: str
+    country: str | None
+    reason: str
+    stage: str
+    requested_at: float
+    queued_at: float = 0.0  # when it last entered the queue (a release puts it back)
+    need: str | None = None
+    place: str | None = None
+    counsellor_id: int | None = None
+    counsellor_name: str | None = None
+    taken_at: float | None = None
+    her_waiting_since: float | None = None  # her oldest message the counsellor has not answered
+    told_position: int | None = None
+    told_unanswered: bool = False
+    told_kept: bool = False
+
+    @property
+    def priority(self) -> int:
+        return PRIORITY.get(Reason(self.reason), 2)
+
+    @property
+    def score(self) -> float:
+        """Queue order: priority, then when she first asked (a released chat keeps its place)."""
+        return self.priority * 1e13 + self.requested_at * 1000
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def load(cls, raw: str) -> Chat:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A chat in the queue, as counsellors see it."""
+
+    handoff_id: str
+    label: str
+    channel: str
+    language: str
+    reason: str
+    risk: str
+    waited_seconds: float
+    position: int
+    need: str | None
+    place: str | None
+    left_message: bool
+
+
+@dataclass(frozen=True)
+class ActiveChat:
+    handoff_id: str
+    label: str
+    channel: str
+    language: str
+    since: float
+
+
+@dataclass(frozen=True)
+class Taken:
+    status: TakeStatus
+    chat: ActiveChat | None = None
+
+
+class HandoffListener(Protocol):
+    """A counsellors' frontend, told what happens on this instance."""
+
+    async def requested(self, waiting: Waiting) -> None: ...
+    async def taken(self, handoff_id: str, counsellor: Counsellor) -> None: ...
+    async def her_message(self, handoff_id: str, counsellor_id: int, text: str) -> None: ...
+    async def ended(self, handoff_id: str, counsellor_id: int, why: str) -> None: ...
+    async def released(self, handoff_id: str, counsellor_id: int, why: str) -> None: ...
+
+
+class Reach(Protocol):
+    """Sends her a message outside her own turn (a counsellor's reply, a timeout)."""
+
+    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The service's clock and patience (``Settings.handoff_*``)."""
+
+    wait_seconds: float = 600.0  # nobody took it: she is told, and may leave a message
+    counsellor_timeout_seconds: float = 600.0  # her message unanswered this long: back to the queue
+    minutes_per_place: float = 5.0  # the expected wait she is told, per place in the queue
+    retention_seconds: float = 24 * 3600.0  # of the live state (her conversation's retention)
+    clock: Callable[[], float] = field(default=time.time)
+
+
+class HandoffService:
+    """Queue, claims, relay and records of counsellor handoffs."""
+
+    name = "handoff"
+
+    def __init__(self, live: LiveState, store: HandoffStore, counsellors: CounsellorDirectory,
+                 assistant: AssistantClient, fallback: SafetyFallback, reach: Reach,
+                 schedule: Schedule, timing: Timing = Timing()) -> None:
+        self._live = live
+        self._store = store
+        self.counsellors = counsellors
+        self._assistant = assistant
+        self._fallback = fallback
+        self._reach = reach
+        self._schedule = schedule
+        self._timing = timing
+        self._listeners: list[HandoffListener] = []
+        self._instance = uuid.uuid4().hex
+
+    def subscribe(self, listener: HandoffListener) -> None:
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------- her side
+
+    async def request(self, sender_id: str, reason: Reason, deliver: Deliver, *, channel: str,
+                      language: str, country: str | None = None, need: str | None = None,
+                      place: str | None = None) -> None:
+        """She goes to a person: consent first, except danger and self-harm (queued at once)."""
+        current = await self._chat_of(sender_id)
+        if current is not None and current.stage in (Stage.WAITING, Stage.ACTIVE):
+            if reason in PRIORITY and current.stage == Stage.WAITING:
+                await self._raise_priority(current, reason)
+            return
+        if await self._store.is_blocked(sender_id, self._now()):
+            if reason not in PRIORITY:  # danger and self-harm already have the numbers
+                await deliver([self._say("utter_handoff_blocked", language, country)])
+            return
+        if not await self.counsellors.any():
+            if reason not in PRIORITY:
+                await deliver([self._say("utter_human_unavailable", language, country)])
+            return
+        chat = Chat(uuid.uuid4().hex, sender_id, channel, language, country, reason, Stage.CONSENT,
+                    requested_at=self._now(), need=need, place=place)
+        if reason in PRIORITY:
+            await self._enqueue(chat, deliver)
+        else:
+            await self._put(chat, ttl=CONSENT_SECONDS)
+            await deliver([self._say("utter_handoff_consent", language, country)])
+
+    async def intercept(self, sender_id: str, text: str, deliver: Deliver, numbers_given: bool = False) -> bool:
+        """Handle her message if it belongs to a handoff; False lets the assistant answer it.
+
+        ``numbers_given``: she already got the safety fallback for this very message (it was
+        retried while the assistant was down): danger words do not bring the numbers twice.
+        """
+        chat = await self._chat_of(sender_id)
+        if chat is None:
+            return False
+        text = text.strip()
+        if chat.stage == Stage.CONSENT:
+            return await self._consent(chat, text, deliver)
+        if chat.stage == Stage.FEEDBACK:
+            return await self._feedback(chat, text, deliver)
+        flagged = self._fallback.flags(text)
+        if flagged and not numbers_given:  # whoever has the chat, the numbers come at once
+            await deliver(self._fallback.replies(text, chat.language, chat.country))
+        if text == CANCEL and chat.stage == Stage.WAITING:
+            await self._close(chat, Outcome.CANCELLED)
+            await deliver([self._say("utter_handoff_cancelled", chat.language, chat.country)])
+            return True
+        await self._from_her(chat, text, deliver, flagged)
+        return True
+
+    async def _consent(self, chat: Chat, text: str, deliver: Deliver) -> bool:
+        if text == YES:
+            await self._enqueue(chat, deliver)
+            return True
+        await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
+        if text == NO:
+            HANDOFFS.labels(Outcome.DECLINED).inc()
+            await self._store.declined(chat)
+            await deliver([self._say("utter_handoff_declined", chat.language, chat.country)])
+            return True
+        return False  # she wrote something else: the assistant answers it
+
+    async def _feedback(self, chat: Chat, text: str, deliver: Deliver) -> bool:
+        await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
+        if text not in FEEDBACK:
+            return False
+        await self._store.feedback(chat.id, FEEDBACK[text])
+        await deliver([self._say("utter_handoff_thanks", chat.language, chat.country)])
+        return True
+
+    async def _from_her(self, chat: Chat, text: str, deliver: Deliver, flagged: str | None) -> None:
+        """Her words: to the counsellor who has the chat, or kept for the one who takes it."""
+        await self._store.add_line(chat.id, Author.HER, text)
+        async with self._locked(chat.id):
+            chat = await self._chat(chat.id) or chat
+            if chat.her_waiting_since is None:
+                chat = replace(chat, her_waiting_since=self._now())
+            if chat.stage == Stage.WAITING and flagged and chat.priority > PRIORITY[Reason(flagged)]:
+                chat = await self._raise_priority(chat, Reason(flagged), locked=True)
+            tell_kept = chat.stage == Stage.WAITING and not chat.told_kept
+            if tell_kept:
+                chat = replace(chat, told_kept=True)
+            await self._put(chat)
+        if chat.stage == Stage.ACTIVE and chat.counsellor_id is not None:
+            await self._emit("her_message", chat.id, chat.counsellor_id, text)
+        elif tell_kept and not flagged:
+            await deliver([self._say("utter_handoff_kept", chat.language, chat.country)])
+
+    async def _enqueue(self, chat: Chat, deliver: Deliver) -> None:
+        now = self._now()
+        closed = not self._schedule.is_open(dt.datetime.fromtimestamp(now, dt.UTC))
+        chat = replace(chat, stage=Stage.WAITING, queued_at=now, told_unanswered=closed)
+        await self._put(chat)
+        await self._live.index_add(OPEN, chat.id, now)
+        await self._store.requested(chat)
+        if closed:
+            await self._store.left_message(chat.id)
+        await self._pause_assistant(chat)
+        await self._live.index_add(WAITING, chat.id, chat.score)  # from here on it can be taken
+        HANDOFFS.labels("requested").inc()
+        position = await self._position(chat.id) or 1
+        await self._update(chat.id, told_position=position)
+        if closed:
+            await deliver([self._say("utter_handoff_closed", chat.language, chat.country)])
+        else:
+            await deliver([self._position_message(chat, position)])
+        await self._emit("requested", self._waiting(chat, position))
+
+    async def _raise_priority(self, chat: Chat, reason: Reason, locked: bool = False) -> Chat:
+        raised = replace(chat, reason=reason)
+        if locked:
+            await self._put(raised)
+        else:
+            raised = await self._update(chat.id, reason=reason) or raised
+        if raised.stage == Stage.WAITING:
+            await self._live.index_add(WAITING, chat.id, raised.score)
+        return raised
+
+    # --------------------------------------------------- the counsellors' side
+
+    async def waiting(self) -> list[Waiting]:
+        """The queue, first to be taken first."""
+        ids = await self._live.index_below(WAITING, float("inf"), 1000)
+        chats = [chat for chat in [await self._chat(i) for i in ids] if chat is not None]
+        return [self._waiting(chat, position) for position, chat in enumerate(chats, start=1)]
+
+    async def take(self, counsellor_id: int, handoff_id: str) -> Taken:
+        """Claim a waiting chat for a counsellor: exactly one of several at once gets it."""
+        counsellor = await self.counsellors.by_id(counsellor_id)
+        if counsellor is None:
+            return Taken(TakeStatus.GONE)
+        async with self._locked(f"counsellor:{counsellor_id}"):
+            mine = await self._ids_of(counsellor_id)
+            if len(mine) >= counsellor.max_chats:
+                return Taken(TakeStatus.AT_LIMIT)
+            if not await self._live.index_claim(WAITING, handoff_id, float("inf")):
+                exists = await self._chat(handoff_id) is not None
+                return Taken(TakeStatus.ALREADY_TAKEN if exists else TakeStatus.GONE)
+            await self._set_ids(counsellor_id, [*mine, handoff_id])
+        chat = await self._assign(handoff_id, counsellor)
+        if chat is None:
+            return Taken(TakeStatus.GONE)
+        await self._audit(counsellor_id, "take", handoff_id)
+        return Taken(TakeStatus.TAKEN, self._active(chat))
+
+    async def _assign(self, handoff_id: str, counsellor: Counsellor) -> Chat | None:
+        async with self._locked(handoff_id):
+            chat = await self._chat(handoff_id)
+            if chat is None:
+                return None
+            now = self._now()
+            chat = replace(chat, stage=Stage.ACTIVE, counsellor_id=counsellor.id,
+                           counsellor_name=counsellor.display_name, taken_at=now,
+                           her_waiting_since=now if chat.her_waiting_since else None)
+            await self._put(chat)
+        await self._store.taken(chat.id, counsellor.id, chat.queued_at, now)
+        await self._audit(counsellor.id, "assigned", chat.id)  # who may read it from now on
+        HANDOFFS.labels("taken").inc()
+        await self._reach.send(chat.sender_id, chat.channel, [
+            self._say("utter_handoff_joined", chat.language, chat.country, counsellor=counsellor.display_name)])
+        await self._emit("taken", chat.id, counsellor)
+        return chat
+
+    async def reply(self, counsellor_id: int, handoff_id: str, text: str) -> bool:
+        """A counsellor's words to her, in her chat; False when the chat is not theirs."""
+        text = text.strip()
+        if not text:
+            return False
+        chat = await self._held(counsellor_id, handoff_id)
+        if chat is None:
+            return False
+        await self._reach.send(chat.sender_id, chat.channel, [BotMessage(text=text)])
+        await self._store.add_line(handoff_id, Author.COUNSELLOR, text, counsellor_id)
+        await self._update(handoff_id, her_waiting_since=None)
+        await self._audit(counsellor_id, "reply", handoff_id)
+        return True
+
+    async def note(self, counsellor_id: int, handoff_id: str, text: str) -> bool:
+        """An internal note on the chat, for counsellors only."""
+        if not text.strip() or not await self._may_act(counsellor_id, handoff_id):
+            return False
+        await self._store.add_line(handoff_id, Author.NOTE, text.strip(), counsellor_id)
+        await self._audit(counsellor_id, "note", handoff_id)
+        return True
+
+    async def end(self, counsellor_id: int, handoff_id: str) -> bool:
+        """The counsellor ends the chat: she gets a closing message, the feedback question and
+        the assistant back."""
+        chat = await self._held(counsellor_id, handoff_id)
+        if chat is None:
+            return False
+        await self._unassign(chat)
+        await self._live.index_remove(OPEN, chat.id)
+        await self._update(chat.id, ttl=CONSENT_SECONDS, stage=Stage.FEEDBACK, counsellor_id=None)
+        await self._store.ended(chat.id, Outcome.ENDED, self._now())
+        await self._resume_assistant(chat)
+        HANDOFFS.labels(Outcome.ENDED).inc()
+        await self._reach.send(chat.sender_id, chat.channel,
+                               [self._say("utter_handoff_closing", chat.language, chat.country)])
+        await self._audit(counsellor_id, "end", handoff_id)
+        await self._emit("ended", chat.id, counsellor_id, "ended")
+        return True
+
+    async def transfer(self, counsellor_id: int, handoff_id: str, to_counsellor_id: int | None) -> bool:
+        """Give the chat to another counsellor, or back to the queue (``None``)."""
+        chat = await self._held(counsellor_id, handoff_id)
+        if chat is None:
+            return False
+        if to_counsellor_id is None:
+            await self._release(chat, "transferred")
+        else:
+            target = await self.counsellors.by_id(to_counsellor_id)
+            if target is None or to_counsellor_id == counsellor_id:
+                return False
+            async with self._locked(f"counsellor:{to_counsellor_id}"):
+                theirs = await self._ids_of(to_counsellor_id)
+                if len(theirs) >= target.max_chats:
+                    return False
+                await self._set_ids(to_counsellor_id, [*theirs, handoff_id])
+            await self._unassign(chat)
+            await self._store.transferred(handoff_id)
+            await self._emit("released", handoff_id, counsellor_id, "transferred")
+            await self._assign(handoff_id, target)
+        await self._audit(counsellor_id, "transfer", handoff_id,
+                          f"to {to_counsellor_id}" if to_counsellor_id else "to the queue")
+        return True
+
+    async def block(self, actor_id: int, handoff_id: str, reason: str, days: float) -> bool:
+        """Block the sender of this chat: she gets a neutral reply and never reaches a counsellor."""
+        chat = await self._chat(handoff_id)
+        if chat is None or not await self._may_act(actor_id, handoff_id) or not reason.strip():
+            return False
+        await self._store.block(chat.sender_id, reason.strip()[:200], self._now() + days * 86400, actor_id)
+        if chat.counsellor_id is not None:
+            await self._unassign(chat)
+            await self._emit("ended", chat.id, chat.counsellor_id, "blocked")
+        await self._close(chat, Outcome.ENDED)
+        await self._reach.send(chat.sender_id, chat.channel,
+                               [self._say("utter_handoff_blocked", chat.language, chat.country)])
+        await self._audit(actor_id, "block", handoff_id, f"{days:g} days")
+        return True
+
+    async def set_away(self, counsellor_id: int, away: bool) -> None:
+        if away:
+            await self._live.value_set(f"handoff:away:{counsellor_id}", "1", 30 * 86400)
+        else:
+            await self._live.delete(f"handoff:away:{counsellor_id}")
+        await self._audit(counsellor_id, "away" if away else "back")
+
+    async def is_away(self, counsellor_id: int) -> bool:
+        return await self._live.value_get(f"handoff:away:{counsellor_id}") is not None
+
+    async def chats_of(self, counsellor_id: int) -> list[ActiveChat]:
+        chats = [await self._chat(i) for i in await self._ids_of(counsellor_id)]
+        return [self._active(chat) for chat in chats if chat is not None and chat.counsellor_id == counsellor_id]
+
+    async def lines(self, viewer: Counsellor, handoff_id: str, after_id: int = 0) -> list[Line] | None:
+        """The chat so far (the assistant's part included) for a counsellor who handled it, or
+        an administrator; None for anyone else."""
+        if viewer.role != Role.ADMIN and not await self._store.handled_by(handoff_id, viewer.id):
+            return None
+        return await self._store.lines(handoff_id, after_id)
+
+    async def audit(self, actor_id: int | None, action: str, handoff_id: str | None = None,
+                    detail: str | None = None) -> None:
+        await self._audit(actor_id, action, handoff_id, detail)
+
+    def canned(self, language: str) -> list[tuple[str, str]]:
+        """Canned replies in her language: (a title for the counsellor, the text she reads)."""
+        return [(name.removeprefix("utter_canned_"), self._fallback.say(name, language).text or "")
+                for name in CANNED]
+
+    # --------------------------------------------------------------- the sweep
+
+    async def sweep(self) -> None:
+        """Tell waiting women their new place, tell those nobody took that nobody is free,
+        and return to the queue the chats whose counsellor went silent."""
+        now = self._now()
+        for handoff_id in await self._live.index_below(OPEN, float("inf"), 1000):
+            chat = await self._chat(handoff_id)
+            if chat is None:
+                await self._live.index_remove(OPEN, handoff_id)
+                await self._live.index_remove(WAITING, handoff_id)
+            elif chat.stage == Stage.WAITING:
+                await self._sweep_waiting(chat, now)
+            elif chat.stage == Stage.ACTIVE and chat.her_waiting_since is not None and \
+                    now - chat.her_waiting_since > self._timing.counsellor_timeout_seconds:
+                await self._store.timed_out(chat.id)
+                await self._release(chat, "timeout")
+
+    async def _sweep_waiting(self, chat: Chat, now: float) -> None:
+        if not chat.told_unanswered and now - chat.queued_at > self._timing.wait_seconds:
+            await self._update(chat.id, told_unanswered=True)
+            await self._store.left_message(chat.id)
+            await self._reach.send(chat.sender_id, chat.channel,
+                                   [self._say("utter_handoff_unanswered", chat.language, chat.country)])
+            return
+        position = await self._position(chat.id)
+        if position is not None and chat.told_position is not None and position < chat.told_position:
+            await self._update(chat.id, told_position=position)
+            await self._reach.send(chat.sender_id, chat.channel, [self._position_message(chat, position)])
+
+    async def sweep_forever(self, interval_seconds: float) -> None:
+        """Run ``sweep`` on one instance at a time, and purge old transcripts hourly."""
+        last_purge = 0.0
+        while True:
+            try:
+                if await self._live.lock("handoff-sweep", self._instance, interval_seconds * 3):
+                    await self.sweep()
+                    if time.monotonic() - last_purge > 3600:
+                        await self._store.purge(self._now())
+                        last_purge = time.monotonic()
+            except Exception as error:  # noqa: BLE001 - the next round tries again
+                logger.error("handoff sweep failed: %s", type(error).__name__)
+            await asyncio.sleep(interval_seconds)
+
+    # ---------------------------------------------------------------- erasure
+
+    async def erase(self, sender_id: str) -> None:
+        """Her "delete my data": the open chat ends, the transcript goes, the records forget her."""
+        chat = await self._chat_of(sender_id)
+        if chat is not None:
+            if chat.counsellor_id is not None:
+                await self._unassign(chat)
+                await self._emit("ended", chat.id, chat.counsellor_id, "erased")
+            await self._live.index_remove(WAITING, chat.id)
+            await self._live.index_remove(OPEN, chat.id)
+            await self._live.delete(_chat_key(chat.id), _of_key(sender_id))
+        await self._store.erase(sender_id, self._now())
+
+    # ---------------------------------------------------------------- helpers
+
+    async def _release(self, chat: Chat, why: str) -> None:
+        """Back to the queue, at her original place; she is told."""
+        counsellor_id = chat.counsellor_id
+        await self._unassign(chat)
+        async with self._locked(chat.id):
+            current = await self._chat(chat.id) or chat
+            current = replace(current, stage=Stage.WAITING, counsellor_id=None, counsellor_name=None,
+                              queued_at=self._now(), told_unanswered=False)
+            await self._put(current)
+        await self._live.index_add(WAITING, chat.id, current.score)
+        position = await self._position(chat.id) or 1
+        await self._update(chat.id, told_position=position)
+        await self._reach.send(chat.sender_id, chat.channel, [
+            self._say("utter_handoff_returned", chat.language, chat.country, position=position)])
+        if counsellor_id is not None:
+            await self._emit("released", chat.id, counsellor_id, why)
+        await self._emit("requested", self._waiting(current, position))
+
+    async def _close(self, chat: Chat, outcome: Outcome) -> None:
+        """End a chat nobody will answer any more (she cancelled, or was blocked)."""
+        await self._live.index_remove(WAITING, chat.id)
+        await self._live.index_remove(OPEN, chat.id)
+        await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
+        await self._store.ended(chat.id, outcome, self._now())
+        await self._resume_assistant(chat)
+        HANDOFFS.labels(outcome).inc()
+
+    async def _unassign(self, chat: Chat) -> None:
+        if chat.counsellor_id is None:
+            return
+        async with self._locked(f"counsellor:{chat.counsellor_id}"):
+            await self._set_ids(chat.counsellor_id,
+                                [i for i in await self._ids_of(chat.counsellor_id) if i != chat.id])
+
+    async def _held(self, counsellor_id: int, handoff_id: str) -> Chat | None:
+        chat = await self._chat(handoff_id)
+        if chat is None or chat.stage != Stage.ACTIVE or chat.counsellor_id != counsellor_id:
+            return None
+        return chat
+
+    async def _may_act(self, counsellor_id: int, handoff_id: str) -> bool:
+        counsellor = await self.counsellors.by_id(counsellor_id)
+        if counsellor is None:
+            return False
+        return counsellor.role == Role.ADMIN or await self._held(counsellor_id, handoff_id) is not None
+
+    async def _pause_assistant(self, chat: Chat) -> None:
+        await self._store.add_history(chat.id, await self._history(chat.sender_id))
+        await self._tracker_event(chat.sender_id, "pause")
+
+    async def _resume_assistant(self, chat: Chat) -> None:
+        await self._tracker_event(chat.sender_id, "resume")
+
+    async def _history(self, sender_id: str) -> list[tuple[str, str]]:
+        try:
+            return await self._assistant.history(sender_id)
+        except AssistantUnavailable as error:
+            logger.warning("handoff without the assistant's part of the chat: %s", error)
+            return []
+
+    async def _tracker_event(self, sender_id: str, event: str) -> None:
+        try:
+            await self._assistant.record(sender_id, event)
+        except AssistantUnavailable as error:  # her chat goes on; the tracker misses the mark
+            logger.warning("assistant %s not recorded: %s", event, error)
+
+    async def _position(self, handoff_id: str) -> int | None:
+        ids = await self._live.index_below(WAITING, float("inf"), 1000)
+        return ids.index(handoff_id) + 1 if handoff_id in ids else None
+
+    def _position_message(self, chat: Chat, position: int | None) -> BotMessage:
+        position = position or 1
+        minutes = max(1, round(position * self._timing.minutes_per_place))
+        return self._say("utter_handoff_queued", chat.language, chat.country, position=position, minutes=minutes)
+
+    def _waiting(self, chat: Chat, position: int) -> Waiting:
+        risk = {Reason.DANGER: "immediate danger", Reason.SELF_HARM: "self-harm"}.get(Reason(chat.reason), "—")
+        return Waiting(chat.id, label_of(chat.sender_id), chat.channel, chat.language, chat.reason, risk,
+                       max(0.0, self._now() - chat.requested_at), position, chat.need, chat.place,
+                       chat.told_unanswered)
+
+    @staticmethod
+    def _active(chat: Chat) -> ActiveChat:
+        return ActiveChat(chat.id, label_of(chat.sender_id), chat.channel, chat.language, chat.taken_at or 0.0)
+
+    def _say(self, response: str, language: str, country: str | None, **values: Any) -> BotMessage:
+        numbers = self._fallback.numbers.numbers_for(country or self._fallback.default_country, language,
+                                                    self_harm=False)
+        return self._fallback.say(response, language, numbers=numbers, **values)
+
+    def _now(self) -> float:
+        return self._timing.clock()
+
+    async def _chat_of(self, sender_id: str) -> Chat | None:
+        handoff_id = await self._live.value_get(_of_key(sender_id))
+        return await self._chat(handoff_id) if handoff_id else None
+
+    async def _chat(self, handoff_id: str) -> Chat | None:
+        raw = await self._live.value_get(_chat_key(handoff_id))
+        return Chat.load(raw) if raw else None
+
+    async def _update(self, handoff_id: str, ttl: float | None = None, **changes: Any) -> Chat | None:
+        """Change some fields of a chat as it is now (another instance may have changed others)."""
+        async with self._locked(handoff_id):
+            chat = await self._chat(handoff_id)
+            if chat is None:
+                return None
+            chat = replace(chat, **changes)
+            await self._put(chat, ttl)
+            return chat
+
+    async def _put(self, chat: Chat, ttl: float | None = None) -> None:
+        ttl = ttl or self._timing.retention_seconds
+        await self._live.value_set(_chat_key(chat.id), chat.dump(), ttl)
+        await self._live.value_set(_of_key(chat.sender_id), chat.id, ttl)
+
+    async def _ids_of(self, counsellor_id: int) -> list[str]:
+        raw = await self._live.value_get(f"handoff:counsellor:{counsellor_id}")
+        return list(json.loads(raw)) if raw else []
+
+    async def _set_ids(self, counsellor_id: int, ids: Iterable[str]) -> None:
+        await self._live.value_set(f"handoff:counsellor:{counsellor_id}", json.dumps(list(ids)),
+                                   self._timing.retention_seconds)
+
+    async def _audit(self, actor_id: int | None, action: str, handoff_id: str | None = None,
+                     detail: str | None = None) -> None:
+        await self._store.audit(actor_id, action, handoff_id, detail)
+
+    async def _emit(self, event: str, *args: Any) -> None:
+        for listener in self._listeners:
+            try:
+                await getattr(listener, event)(*args)
+            except Exception as error:  # noqa: BLE001 - one frontend's failure does not stop the others
+                logger.error("handoff listener %s failed on %s: %s", type(listener).__name__, event,
+                             type(error).__name__)
+
+    @asynccontextmanager
+    async def _locked(self, name: str) -> AsyncIterator[None]:
+        """A short lock in live state, so that instances change one chat (or counsellor) in turn."""
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + LOCK_SECONDS
+        while not await self._live.lock(f"handoff:{name}", owner, LOCK_SECONDS):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"handoff lock {name} held too long")
+            await asyncio.sleep(0.01)
+        try:
+            yield
+        finally:
+            await self._live.unlock(f"handoff:{name}", owner)
+
+
+WAITING = "handoff:waiting"
+OPEN = "handoff:open"
+
+
+def _chat_key(handoff_id: str) -> str:
+    return f"handoff:chat:{handoff_id}"
+
+
+def _of_key(sender_id: str) -> str:
+    return f"handoff:of:{sender_id}"

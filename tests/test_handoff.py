@@ -1,0 +1,500 @@
+"""The handoff service through the gateway: her side, the counsellors' side, timeouts and hours
+(frozen clock), erasure, on the embedded default (in-process live state, SQLite) and on Redis
+with PostgreSQL (two instances sharing them)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import select, text
+
+from bot.assistant import BotMessage
+from bot.db import make_engine
+from bot.directives import HANDOFF_DIRECTIVE
+from bot.directory.migrate import upgrade
+from bot.gateway.sealing import Sealer
+from bot.handoff.counsellors import CounsellorDirectory
+from bot.handoff.hours import Schedule
+from bot.handoff.reach import ChatReach
+from bot.handoff.records import HandoffAudit, HandoffRecord, Role
+from bot.handoff.service import HandoffService, TakeStatus, Timing, label_of
+from bot.handoff.store import HandoffStore
+from bot.identity import pseudonym
+from bot.live import MemoryLiveState, RedisLiveState
+from tests.doubles import LoopbackChannel
+from tests.test_gateway import KEY, PEPPER, EchoAssistant, accept, build, fallback, redis_stores, until  # noqa: F401
+
+CANARY = "canary-7f3a she said this"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Frontend:
+    """A counsellors' frontend of the tests: records what the service tells it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    async def requested(self, waiting):
+        self.events.append(("requested", waiting.handoff_id, waiting.position, waiting.reason))
+
+    async def taken(self, handoff_id, counsellor):
+        self.events.append(("taken", handoff_id, counsellor.display_name))
+
+    async def her_message(self, handoff_id, counsellor_id, text):
+        self.events.append(("her", handoff_id, counsellor_id, text))
+
+    async def ended(self, handoff_id, counsellor_id, why):
+        self.events.append(("ended", handoff_id, why))
+
+    async def released(self, handoff_id, counsellor_id, why):
+        self.events.append(("released", handoff_id, why))
+
+    def of(self, kind: str) -> list[tuple]:
+        return [event for event in self.events if event[0] == kind]
+
+
+class AskingAssistant(EchoAssistant):
+    """Echoes, and asks for a person when she writes "a person please"."""
+
+    async def send(self, sender_id, text):
+        if text == "a person please":
+            await super().send(sender_id, text)
+            return [BotMessage(custom={HANDOFF_DIRECTIVE: {"reason": "asked", "need": "shelter"}})]
+        return await super().send(sender_id, text)
+
+
+@pytest.fixture(params=["embedded", "shared"])
+def world(request, tmp_path, fallback):
+    """Factories of app instances (gateway + handoff) over one set of stores."""
+    if request.param == "embedded":
+        url = f"sqlite:///{tmp_path / 'helpline.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        from bot.gateway.sql_queues import SqlQueues
+
+        live, inbox, outbox = MemoryLiveState(), SqlQueues(engine, "inbox"), SqlQueues(engine, "outbox")
+        stores = lambda: (live, inbox, outbox)  # noqa: E731 - one instance's view
+    else:
+        url = request.getfixturevalue("postgres_url")
+        redis = request.getfixturevalue("redis_url")
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.begin() as connection:  # the session's database: start from no handoffs
+            connection.execute(text("TRUNCATE counsellors, handoffs, handoff_transcript, blocked_senders, "
+                                    "handoff_audit CASCADE"))
+        stores = lambda: redis_stores(redis)  # noqa: E731
+    yield World(engine, stores, fallback, request.param)
+    engine.dispose()
+
+
+class World:
+    def __init__(self, engine, stores, fallback, kind):
+        self.engine, self.stores, self.fallback, self.kind = engine, stores, fallback, kind
+        self.clock = Clock()
+        self.counsellors = CounsellorDirectory(engine)
+        self.instances = []
+
+    def instance(self, schedule: Schedule | None = None, **timing):
+        channel, assistant, frontend = LoopbackChannel(), AskingAssistant(), Frontend()
+        gateway = build(self.stores, self.fallback, assistant, channel)
+        live = gateway._addresses._live  # the instance's live state (the gateway's own)
+        store = HandoffStore(self.engine, Sealer([KEY]), transcript_days=30)
+        service = HandoffService(live, store, self.counsellors, assistant, self.fallback,
+                                 ChatReach(gateway, gateway._conversations.store),
+                                 schedule or always_open(), Timing(clock=self.clock, **timing))
+        gateway._conversations.attach_handoff(service)
+        gateway._conversations._erasure.register(service)
+        service.subscribe(frontend)
+        gateway.start(4)
+        self.instances.append(gateway)
+        return Instance(gateway, channel, assistant, service, frontend, live)
+
+    async def close(self):
+        for gateway in self.instances:
+            await gateway.close()
+
+
+class Instance:
+    def __init__(self, gateway, channel, assistant, service, frontend, live):
+        self.gateway, self.channel, self.assistant = gateway, channel, assistant
+        self.service, self.frontend, self.live = service, frontend, live
+        self._ids = 0
+
+    async def says(self, user: str, text: str) -> None:
+        self._ids += 1
+        body = json.dumps({"user": user, "id": f"{user}-{self._ids}-{id(self)}", "text": text}).encode()
+        await accept(self.gateway, self.channel, body)
+
+    def texts(self, user: str) -> list[str]:
+        return [t for chat, t, _ in self.channel.sent if chat == f"chat-{user}"]
+
+    def buttons(self, user: str) -> list[tuple[str, ...]]:
+        return [b for chat, _, b in self.channel.sent if chat == f"chat-{user}"]
+
+
+def always_open() -> Schedule:
+    from zoneinfo import ZoneInfo
+
+    every_day = {day: ((dt.time(0), None),) for day in range(7)}
+    return Schedule(ZoneInfo("Europe/Belgrade"), every_day, frozenset())
+
+
+def say(world: World, name: str, language: str = "en", **values) -> str:
+    numbers = world.fallback.numbers.numbers_for(world.fallback.default_country, language, self_harm=False)
+    return world.fallback.say(name, language, numbers=numbers, **values).text
+
+
+def sender(user: str) -> str:
+    return pseudonym(PEPPER, "loopback", user)
+
+
+async def counsellor(world: World, name: str = "Ana", **kwargs):
+    return await world.counsellors.add(name, login=name.lower(), password="correct horse", **kwargs)
+
+
+async def test_she_asks_consents_talks_to_a_counsellor_and_the_assistant_comes_back(world):
+    one = world.instance()
+    ana = await counsellor(world)
+    try:
+        await one.says("w", "a person please")
+        await until(lambda: len(one.texts("w")) == 1)
+        assert one.texts("w") == [say(world, "utter_handoff_consent")]
+        assert one.buttons("w")[0] == ("/handoff_yes", "/handoff_no")
+        await one.says("w", "/handoff_yes")
+        await until(lambda: len(one.texts("w")) == 2)
+        assert one.texts("w")[1] == say(world, "utter_handoff_queued", position=1, minutes=5)
+        (waiting,) = await one.service.waiting()
+        assert waiting.label == label_of(sender("w")) and waiting.need == "shelter"
+        assert one.frontend.of("requested") == [("requested", waiting.handoff_id, 1, "asked")]
+
+        taken = await one.service.take(ana.id, waiting.handoff_id)
+        assert taken.status is TakeStatus.TAKEN
+        await until(lambda: len(one.texts("w")) == 3)
+        assert one.texts("w")[2] == say(world, "utter_handoff_joined", counsellor="Ana")
+        await one.says("w", CANARY)
+        await until(lambda: one.frontend.of("her"))
+        assert one.frontend.of("her") == [("her", waiting.handoff_id, ana.id, CANARY)]
+        assert await one.service.reply(ana.id, waiting.handoff_id, "I am here with you")
+        await until(lambda: len(one.texts("w")) == 4)
+        assert one.texts("w")[3] == "I am here with you"
+        assert ("send " + CANARY) not in one.assistant.log  # the assistant never read it
+        assert (sender("w"), "pause") in one.assistant.events
+
+        assert await one.service.end(ana.id, waiting.handoff_id)
+        await until(lambda: len(one.texts("w")) == 5)
+        assert one.texts("w")[4] == say(world, "utter_handoff_closing")
+        assert (sender("w"), "resume") in one.assistant.events
+        await one.says("w", "/handoff_feedback_yes")
+        await until(lambda: len(one.texts("w")) == 6)
+        assert one.texts("w")[5] == say(world, "utter_handoff_thanks")
+        await one.says("w", "hello again")
+        await until(lambda: len(one.texts("w")) == 7)
+        assert one.texts("w")[6] == "echo: hello again"
+
+        lines = await one.service.lines(ana, waiting.handoff_id)
+        assert [(line.author, line.text) for line in lines][-2:] == [
+            ("her", CANARY), ("counsellor", "I am here with you")]
+        assert lines[0].author == "her" and lines[0].text == "a person please"  # the part before
+        with world.engine.connect() as connection:
+            record = connection.execute(select(HandoffRecord)).one()
+            sealed = connection.execute(text("SELECT sealed FROM handoff_transcript")).scalars().all()
+        assert record.outcome == "ended" and record.feedback == 1 and record.taken_at is not None
+        assert sealed and not any(CANARY in row for row in sealed)  # sealed at rest
+    finally:
+        await world.close()
+
+
+async def test_she_declines_and_the_assistant_answers(world):
+    one = world.instance()
+    await counsellor(world)
+    try:
+        await one.says("d", "a person please")
+        await until(lambda: len(one.texts("d")) == 1)
+        await one.says("d", "/handoff_no")
+        await until(lambda: len(one.texts("d")) == 2)
+        assert one.texts("d")[1] == say(world, "utter_handoff_declined")
+        assert await one.service.waiting() == []
+        await one.says("d", "where is a shelter")
+        await until(lambda: len(one.texts("d")) == 3)
+        assert one.texts("d")[2] == "echo: where is a shelter"
+    finally:
+        await world.close()
+
+
+async def test_danger_goes_to_the_front_after_the_numbers_without_consent(world):
+    one = world.instance()
+    await counsellor(world)
+    try:
+        await one.says("a", "a person please")
+        await until(lambda: len(one.texts("a")) == 1)
+        await one.says("a", "/handoff_yes")
+        await until(lambda: len(one.texts("a")) == 2)
+        world.clock.now += 60
+        await one.says("b", "he is hitting me now")
+        await until(lambda: len(one.texts("b")) == 3)
+        # The assistant's echo does not carry the numbers: the app puts them first.
+        assert one.texts("b")[0] == world.fallback.replies("he is hitting me now")[0].text
+        assert one.texts("b")[2] == say(world, "utter_handoff_queued", position=1, minutes=5)
+        first, second = await one.service.waiting()
+        assert first.reason == "danger" and first.label == label_of(sender("b"))
+        assert second.label == label_of(sender("a"))
+        await one.service.sweep()  # "a" moved to number 2: she is not told a better place
+        assert len(one.texts("a")) == 2
+    finally:
+        await world.close()
+
+
+async def test_two_counsellors_pressing_take_at_once_on_two_instances_claim_it_once(world):
+    if world.kind == "embedded":
+        pytest.skip("one instance only on the embedded default (in-process live state)")
+    one, two = world.instance(), world.instance()
+    ana, ben = await counsellor(world, "Ana"), await counsellor(world, "Ben")
+    try:
+        for round_ in range(10):
+            user = f"r{round_}"
+            await one.says(user, "he is hitting me now")
+        await until_async(lambda: count_waiting(one), 10)
+        results = []
+        for waiting in await one.service.waiting():
+            results.append(await asyncio.gather(one.service.take(ana.id, waiting.handoff_id),
+                                                two.service.take(ben.id, waiting.handoff_id)))
+        statuses = [sorted(r.status for r in pair) for pair in results]
+        assert len(statuses) == 10
+        assert all(pair == sorted([TakeStatus.TAKEN, TakeStatus.ALREADY_TAKEN]) for pair in statuses[:3]), statuses
+        held = len(await one.service.chats_of(ana.id)) + len(await one.service.chats_of(ben.id))
+        assert held == 6  # each holds at most 3 (their limit); the rest stay queued
+        assert len(await one.service.waiting()) == 4
+    finally:
+        await world.close()
+
+
+async def count_waiting(instance) -> int:
+    return len(await instance.service.waiting())
+
+
+async def until_async(probe, expected, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await probe() != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_counsellor_at_the_limit_cannot_take_more(world):
+    one = world.instance()
+    ana, ben = await counsellor(world, max_chats=1), await counsellor(world, "Ben")
+    try:
+        for user in ("l1", "l2"):
+            await one.says(user, "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 2)
+        first, second = await one.service.waiting()
+        assert (await one.service.take(ana.id, first.handoff_id)).status is TakeStatus.TAKEN
+        assert (await one.service.take(ana.id, second.handoff_id)).status is TakeStatus.AT_LIMIT
+        assert (await one.service.take(ben.id, first.handoff_id)).status is TakeStatus.ALREADY_TAKEN
+    finally:
+        await world.close()
+
+
+async def test_she_cancels_waiting_and_the_assistant_continues(world):
+    one = world.instance()
+    await counsellor(world)
+    try:
+        await one.says("c", "a person please")
+        await one.says("c", "/handoff_yes")
+        await until(lambda: len(one.texts("c")) == 2)
+        await one.says("c", "still there?")
+        await until(lambda: len(one.texts("c")) == 3)
+        assert one.texts("c")[2] == say(world, "utter_handoff_kept")
+        await one.says("c", "/handoff_cancel")
+        await until(lambda: len(one.texts("c")) == 4)
+        assert one.texts("c")[3] == say(world, "utter_handoff_cancelled")
+        assert await one.service.waiting() == []
+        await one.says("c", "hello")
+        await until(lambda: len(one.texts("c")) == 5)
+        assert one.texts("c")[4] == "echo: hello"
+    finally:
+        await world.close()
+
+
+async def test_nobody_free_then_a_silent_counsellor_returns_the_chat_to_the_queue(world):
+    one = world.instance(wait_seconds=600, counsellor_timeout_seconds=300)
+    ana = await counsellor(world)
+    try:
+        await one.says("t", "a person please")
+        await one.says("t", "/handoff_yes")
+        await until(lambda: len(one.texts("t")) == 2)
+        world.clock.now += 599
+        await one.service.sweep()
+        assert len(one.texts("t")) == 2
+        world.clock.now += 2
+        await one.service.sweep()
+        await until(lambda: len(one.texts("t")) == 3)
+        assert one.texts("t")[2] == say(world, "utter_handoff_unanswered")
+        await one.service.sweep()
+        await asyncio.sleep(0.2)
+        assert len(one.texts("t")) == 3  # told once
+
+        (waiting,) = await one.service.waiting()
+        assert waiting.left_message
+        await one.service.take(ana.id, waiting.handoff_id)
+        await until(lambda: len(one.texts("t")) == 4)
+        await one.says("t", "are you there?")
+        await until(lambda: one.frontend.of("her"))
+        world.clock.now += 301
+        await one.service.sweep()
+        await until(lambda: len(one.texts("t")) == 5)
+        assert one.texts("t")[4] == say(world, "utter_handoff_returned", position=1)
+        assert one.frontend.of("released") == [("released", waiting.handoff_id, "timeout")]
+        assert await one.service.chats_of(ana.id) == []
+        assert [w.handoff_id for w in await one.service.waiting()] == [waiting.handoff_id]
+        assert not await one.service.reply(ana.id, waiting.handoff_id, "too late")
+    finally:
+        await world.close()
+
+
+async def test_outside_working_hours_she_is_told_and_may_leave_a_message(world, tmp_path):
+    hours = tmp_path / "hours.yml"
+    hours.write_text("timezone: Europe/Belgrade\nweek:\n  mon: ['08:00-16:00']\n  wed: ['08:00-16:00']\n"
+                     "holidays: ['2026-12-09']\n")
+    schedule = Schedule.load(hours)
+    wednesday_noon = dt.datetime(2026, 12, 2, 11, 0, tzinfo=dt.UTC)  # 12:00 in Belgrade
+    assert schedule.is_open(wednesday_noon)
+    assert not schedule.is_open(wednesday_noon + dt.timedelta(hours=5))  # 17:00
+    assert not schedule.is_open(wednesday_noon + dt.timedelta(days=1))  # Thursday
+    assert not schedule.is_open(wednesday_noon + dt.timedelta(days=7))  # the holiday
+    world.clock.now = (wednesday_noon + dt.timedelta(hours=5)).timestamp()
+    one = world.instance(schedule)
+    await counsellor(world)
+    try:
+        await one.says("h", "a person please")
+        await one.says("h", "/handoff_yes")
+        await until(lambda: len(one.texts("h")) == 2)
+        assert one.texts("h")[1] == say(world, "utter_handoff_closed")
+        await one.says("h", "please call me back tomorrow")
+        await asyncio.sleep(0.3)
+        (waiting,) = await one.service.waiting()
+        assert waiting.left_message
+    finally:
+        await world.close()
+
+
+async def test_erasure_ends_the_chat_and_leaves_no_transcript_nor_pseudonym(world):
+    one = world.instance()
+    ana = await counsellor(world)
+    try:
+        await one.says("e", "he is hitting me now")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        await one.says("e", CANARY)
+        await until(lambda: one.frontend.of("her"))
+        await one.gateway._conversations.erase(sender("e"))
+        assert one.frontend.of("ended") == [("ended", waiting.handoff_id, "erased")]
+        assert await one.service.chats_of(ana.id) == []
+        with world.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM handoff_transcript")).scalar() == 0
+            record = connection.execute(select(HandoffRecord)).one()
+        assert record.sender_id is None and record.outcome == "erased"
+        if world.kind == "shared":
+            redis = aioredis.Redis.from_url(world_redis(one), decode_responses=True)
+            for key in await redis.keys("*"):
+                assert sender("e") not in key
+                value = await redis.dump(key)
+                assert value is None or (CANARY.encode() not in value and sender("e").encode() not in value)
+            await redis.aclose()
+    finally:
+        await world.close()
+
+
+def world_redis(instance) -> str:
+    pool = instance.live._redis.connection_pool
+    kwargs = pool.connection_kwargs
+    return f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+async def test_a_blocked_sender_gets_a_neutral_reply_and_never_reaches_a_counsellor(world):
+    one = world.instance()
+    admin = await counsellor(world, "Admin", role=Role.ADMIN)
+    try:
+        await one.says("x", "a person please")
+        await one.says("x", "/handoff_yes")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        assert await one.service.block(admin.id, waiting.handoff_id, "abusive messages", days=7)
+        await until(lambda: len(one.texts("x")) == 3)
+        assert one.texts("x")[2] == say(world, "utter_handoff_blocked")
+        assert await one.service.waiting() == []
+        await one.says("x", "a person please")
+        await until(lambda: len(one.texts("x")) == 4)
+        assert one.texts("x")[3] == say(world, "utter_handoff_blocked")
+        assert await one.service.waiting() == []
+        assert len(one.frontend.of("requested")) == 1
+    finally:
+        await world.close()
+
+
+async def test_only_counsellors_who_handled_a_chat_and_administrators_read_it(world):
+    one = world.instance()
+    ana, ben = await counsellor(world, "Ana"), await counsellor(world, "Ben")
+    admin = await counsellor(world, "Admin", role=Role.ADMIN)
+    try:
+        await one.says("p", "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        assert await one.service.lines(ana, waiting.handoff_id) is None
+        await one.service.take(ana.id, waiting.handoff_id)
+        assert await one.service.lines(ana, waiting.handoff_id) is not None
+        assert await one.service.lines(ben, waiting.handoff_id) is None
+        assert await one.service.lines(admin, waiting.handoff_id) is not None
+        assert await one.service.transfer(ana.id, waiting.handoff_id, ben.id)
+        await until(lambda: say(world, "utter_handoff_joined", counsellor="Ben") in one.texts("p"))
+        assert await one.service.lines(ben, waiting.handoff_id) is not None
+        assert not await one.service.reply(ana.id, waiting.handoff_id, "not mine any more")
+        assert await one.service.note(ben.id, waiting.handoff_id, "she is in Tirana")
+        assert (await one.service.lines(ben, waiting.handoff_id))[-1].author == "note"
+        assert "she is in Tirana" not in one.texts("p")  # a note never goes to her
+        with world.engine.connect() as connection:
+            actions = connection.execute(select(HandoffAudit.action)).scalars().all()
+        assert {"take", "assigned", "transfer", "note"} <= set(actions)
+    finally:
+        await world.close()
+
+
+async def test_without_counsellors_she_is_told_honestly_with_the_numbers(world):
+    one = world.instance()
+    try:
+        await one.says("n", "a person please")
+        await until(lambda: len(one.texts("n")) == 1)
+        assert one.texts("n") == [say(world, "utter_human_unavailable")]
+    finally:
+        await world.close()
+
+
+async def test_old_transcripts_are_purged(world):
+    one = world.instance()
+    ana = await counsellor(world)
+    try:
+        await one.says("o", "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        await one.service.reply(ana.id, waiting.handoff_id, "hello")
+        store = one.service._store
+        import time as real_time
+
+        assert await store.purge(real_time.time()) == 0
+        assert await store.purge(real_time.time() + 31 * 86400) > 0
+        assert await store.lines(waiting.handoff_id) == []
+    finally:
+        await world.close()
