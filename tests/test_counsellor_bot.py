@@ -15,6 +15,9 @@ import io
 import itertools
 import json
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -96,13 +99,23 @@ class Woman:
         return self.desk.reach.to(self.sender_id)
 
 
+@dataclass
+class Parts:
+    """The real handoff service over a migrated SQLite database, and what it was given."""
+
+    service: HandoffService
+    live: MemoryLiveState
+    reach: Reach
+    clock: Clock
+    assistant: ScriptedAssistant
+
+
 class Desk:
     """One test's world: the service, the bot behind its webhook, the stand-in, and updates."""
 
-    def __init__(self, service: HandoffService, client: httpx.AsyncClient, standin: TelegramStandIn,
-                 reach: Reach, clock: Clock, assistant: ScriptedAssistant) -> None:
-        self.service, self.client, self.standin = service, client, standin
-        self.reach, self.clock, self.assistant = reach, clock, assistant
+    def __init__(self, parts: Parts, client: httpx.AsyncClient, standin: TelegramStandIn) -> None:
+        self.service, self.client, self.standin = parts.service, client, standin
+        self.reach, self.clock, self.assistant = parts.reach, parts.clock, parts.assistant
         self._ids = itertools.count(1)
         self._women = itertools.count(900001)
 
@@ -185,8 +198,7 @@ def fallback() -> SafetyFallback:
 
 
 @pytest.fixture
-async def desk(tmp_path, standin, api, fallback):
-    standin.reset()
+def parts(tmp_path, fallback) -> Iterator[Parts]:
     url = f"sqlite:///{tmp_path / 'helpline.db'}"
     upgrade(url)
     engine = make_engine(url)
@@ -194,15 +206,28 @@ async def desk(tmp_path, standin, api, fallback):
     service = HandoffService(live, HandoffStore(engine, Sealer([Fernet.generate_key()]), transcript_days=30),
                              CounsellorDirectory(engine), assistant, fallback, reach, ALWAYS_OPEN,
                              Timing(clock=clock))
-    bot = CounsellorBot(Credentials(TOKEN, SECRET, GROUP, api), service, live)
-    await bot.start()
+    yield Parts(service, live, reach, clock, assistant)
+    engine.dispose()
+
+
+@asynccontextmanager
+async def webhook_client(bot: CounsellorBot | None) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app with the counsellor webhook and ``bot`` (None: the bot is off)."""
     app = FastAPI()
     app.include_router(webhook.router)
     app.state.counsellor_bot = bot
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://app") as client:
-        yield Desk(service, client, standin, reach, clock, assistant)
+        yield client
+
+
+@pytest.fixture
+async def desk(parts, standin, api) -> AsyncIterator[Desk]:
+    standin.reset()
+    bot = CounsellorBot(Credentials(TOKEN, SECRET, GROUP, api), parts.service, parts.live)
+    await bot.start()
+    async with webhook_client(bot) as client:
+        yield Desk(parts, client, standin)
     await bot.stop()
-    engine.dispose()
 
 
 # ------------------------------------------------------------- the group post and Take
@@ -501,13 +526,36 @@ async def test_the_webhook_refuses_what_is_not_an_update(desk: Desk) -> None:
 
 
 async def test_the_webhook_is_not_found_when_the_bot_is_off() -> None:
-    app = FastAPI()
-    app.include_router(webhook.router)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://app") as client:
+    async with webhook_client(None) as client:
         response = await client.post("/webhooks/counsellor", content=b"{}", headers=tg.webhook_headers())
     assert response.status_code == 404
     assert CounsellorBot.from_settings(Settings(counsellor_bot_token="t", counsellor_webhook_secret="s"),
                                        None, None) is None  # type: ignore[arg-type]
+
+
+async def test_telegram_unreachable_at_start_delays_the_bot_not_the_app(parts, standin, api) -> None:
+    standin.reset()
+    standin.script("getMe", tg.server_error())
+    await parts.service.counsellors.add("Mira", telegram_user_id=MIRA)
+    bot = CounsellorBot(Credentials(TOKEN, SECRET, GROUP, api), parts.service, parts.live)
+    await bot.start()  # returns: the app goes on starting
+    update = json.dumps(tg.text_update(1, MIRA, "/start", entities=[
+        {"offset": 0, "length": 6, "type": "bot_command"}]))
+    try:
+        async with webhook_client(bot) as client:
+            async def post() -> int:
+                response = await client.post("/webhooks/counsellor", content=update, headers=tg.webhook_headers())
+                return response.status_code
+
+            assert await post() == 503  # Telegram delivers it again
+            for _ in range(100):
+                if bot.ready:
+                    break
+                await asyncio.sleep(0.05)
+            assert await post() == 200
+        assert standin.calls("sendMessage")[0].params["text"].startswith("Hello Mira.")
+    finally:
+        await bot.stop()
 
 
 # -------------------------------------------------------------------------- CLI

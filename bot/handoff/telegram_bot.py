@@ -20,6 +20,7 @@ groups is ignored; only the buttons of the group post are pressed there.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -57,6 +58,7 @@ logger = logging.getLogger(__name__)
 CREDENTIALS = ("COUNSELLOR_BOT_TOKEN", "COUNSELLOR_WEBHOOK_SECRET", "COUNSELLOR_GROUP_CHAT_ID")
 ALLOWED_UPDATES = ("message", "callback_query")
 STATE_SECONDS = 86400.0  # the group post and a counsellor's chosen chat, in live state
+MAX_START_DELAY_SECONDS = 30.0  # between attempts to reach Telegram at start
 QUEUE_SHOWN = 20  # /queue lists (and offers Take for) the first ones only
 TAKE_ANSWERS = {TakeStatus.TAKEN: "taken", TakeStatus.ALREADY_TAKEN: "already_taken",
                 TakeStatus.AT_LIMIT: "at_limit", TakeStatus.GONE: "gone"}
@@ -64,6 +66,10 @@ _LABEL = re.compile(r"\[([^\]\s]+)\] ")  # what every message about one of her c
 _AFTER_COMMAND = re.compile(r"^/\S+\s*(.*)$", re.DOTALL)
 
 Buttons = Sequence[tuple[str, str]]  # (title, callback data)
+
+
+class NotReady(RuntimeError):
+    """The bot has not reached Telegram since the app started: an update cannot be handled yet."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ class CounsellorBot:
             .context_types(ContextTypes(context=_Context)).build()
         )
         self._bot = self.application.bot
+        self._retrying: asyncio.Task[None] | None = None
         self._add_handlers()
 
     @classmethod
@@ -140,16 +147,42 @@ class CounsellorBot:
             return None
         return cls(credentials, service, live)
 
+    @property
+    def ready(self) -> bool:
+        return self.application.running
+
     async def start(self) -> None:
-        """Initialise (``getMe``), start, and listen to the service."""
-        await self.application.initialize()
-        await self.application.start()
+        """Listen to the service and start (``getMe`` first). Telegram unreachable delays the bot,
+        never the app: it is tried again in the background, and its webhook answers 503 meanwhile."""
         self._service.subscribe(self)
-        logger.info("the counsellor bot is on")
+        if not await self._try_start():
+            self._retrying = asyncio.create_task(self._retry_start())
 
     async def stop(self) -> None:
-        await self.application.stop()
+        if self._retrying is not None:
+            self._retrying.cancel()
+            await asyncio.gather(self._retrying, return_exceptions=True)
+        if self.application.running:
+            await self.application.stop()
         await self.application.shutdown()
+
+    async def _try_start(self) -> bool:
+        try:
+            await self.application.initialize()
+            await self.application.start()
+        except TelegramError as error:
+            logger.warning("the counsellor bot cannot reach Telegram yet: %s", type(error).__name__)
+            return False
+        logger.info("the counsellor bot is on")
+        return True
+
+    async def _retry_start(self) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            if await self._try_start():
+                return
+            delay = min(2 * delay, MAX_START_DELAY_SECONDS)
 
     def parse(self, data: object) -> Update:
         """The update in a webhook's JSON; ValueError when it is not one."""
@@ -161,7 +194,10 @@ class CounsellorBot:
             raise ValueError("not a Telegram update") from error
 
     async def process(self, update: Update) -> None:
-        """Handle one update (a handler's failure is logged, and a press still answered)."""
+        """Handle one update (a handler's failure is logged, and a press still answered);
+        NotReady before the bot could start."""
+        if not self.ready:
+            raise NotReady("the counsellor bot has not reached Telegram yet")
         await self.application.process_update(update)
 
     def _add_handlers(self) -> None:

@@ -4,6 +4,7 @@
 - 403: the ``X-Telegram-Bot-Api-Secret-Token`` is not the bot's secret (nothing is read);
 - 413: a body larger than Telegram sends;
 - 400: not JSON, or not an update;
+- 503: the bot has not reached Telegram since the app started (Telegram delivers again);
 - 200: handled (the answer comes once the update was processed, so Telegram sends the
   next update of a chat after this one).
 
@@ -21,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from bot.gateway.webhooks import read_capped_body
-from bot.handoff.telegram_bot import CounsellorBot
+from bot.handoff.telegram_bot import CounsellorBot, NotReady
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -44,5 +45,8 @@ async def counsellor_webhook(request: Request) -> Response:
     except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
         logger.warning("a counsellor bot webhook was not an update")
         return Response(status_code=400)
-    await bot.process(update)
+    try:
+        await bot.process(update)
+    except NotReady:
+        return Response(status_code=503)
     return JSONResponse({})
