@@ -3,7 +3,8 @@
 Started by ``helpline run`` next to Rasa and the action server, or alone with
 ``uvicorn --factory bot.app:create_app``. Routers: the web chat
 (``bot.chat_api``), health and metrics (``bot.health``), the directory search
-(``bot.directory.api``), the platforms' webhooks (``bot.gateway.webhooks``).
+(``bot.directory.api``), the counsellor bot's webhook (``bot.handoff.webhook``), the
+platforms' webhooks (``bot.gateway.webhooks``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from bot.directory.api import router as directory_router
 from bot.erasure import Erasure, RasaRedisStores
 from bot.gateway import webhooks
 from bot.gateway.wiring import open_gateway
+from bot.handoff import webhook as counsellor_webhook
 from bot.handoff.hours import Schedule
+from bot.handoff.telegram_bot import CounsellorBot
 from bot.handoff.wiring import open_handoff
 from bot.live import open_live_state
 from bot.log_safety import configure as configure_logging
@@ -75,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, schedule, state.live, state.engine, state.assistant, fallback, state.gateway,
             state.conversations, erasure,
         )
+        state.counsellor_bot = CounsellorBot.from_settings(settings, state.handoff, state.live)
+        if state.counsellor_bot is not None:
+            await state.counsellor_bot.start()
         state.gateway.start(settings.gateway_workers)
         state.sweeper = asyncio.create_task(
             state.conversations.sweep_forever(settings.sweep_interval_seconds)
@@ -83,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         state.handoff_sweeper.cancel()
         state.sweeper.cancel()
+        if state.counsellor_bot is not None:
+            await state.counsellor_bot.stop()
         await state.gateway.close()
         await state.conversations.close()
         await state.assistant.close()
@@ -97,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     chat_socket.include(app)
     app.include_router(health.router)
     app.include_router(directory_router)
+    app.include_router(counsellor_webhook.router)  # before the platforms' /webhooks/{platform}
     app.include_router(webhooks.router)
 
     @app.get("/", include_in_schema=False)

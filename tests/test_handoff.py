@@ -498,3 +498,21 @@ async def test_old_transcripts_are_purged(world):
         assert await store.lines(waiting.handoff_id) == []
     finally:
         await world.close()
+
+
+async def test_a_broken_handoff_never_leaves_her_without_an_answer(world):
+    """Live state gone under the handoff: her request gets the numbers, her words the assistant."""
+    from tests.doubles import BrokenLiveState
+
+    one = world.instance()
+    await counsellor(world)
+    one.service._live = BrokenLiveState()
+    try:
+        await one.says("z", "a person please")
+        await until(lambda: len(one.texts("z")) == 1)
+        assert one.texts("z") == [world.fallback.replies("a person please", "en")[0].text]
+        await one.says("z", "hello")
+        await until(lambda: len(one.texts("z")) == 2)
+        assert one.texts("z")[1] == "echo: hello"
+    finally:
+        await world.close()
