@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.directory.cli import register as register_directory
 from bot.gateway.cli import register as register_channels
+from bot.handoff.cli import register as register_counsellors
 from bot.settings import get_settings
 
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     endpoints.add_argument("path", type=Path)
     register_directory(commands)
     register_channels(commands)
+    register_counsellors(commands)
     return parser
 
 

@@ -35,6 +35,7 @@ from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
 from bot.conversation_store import LAST_SEEN_INDEX, ConversationStore
 from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, HANDOFF_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure, ErasureIncomplete
+from bot.handoff.records import Reason, flagged_reason
 from bot.live import LiveState
 from bot.metrics import ERASURES, LIVE_STATE_ERRORS, SAFETY_FALLBACKS, SWEEP_ERRORS
 from bot.safety_fallback import SafetyFallback
@@ -238,10 +239,7 @@ class Conversations:
         (danger, self-harm: deterministic, whatever the model predicted)."""
         if self._handoff is None:
             return
-        from bot.handoff.records import Reason
-
-        flagged = self._fallback.flags(text)
-        reason = {"immediate_danger": Reason.DANGER, "self_harm": Reason.SELF_HARM}.get(flagged or "")
+        reason = flagged_reason(self._fallback.flags(text))
         if reason is None and request is not None:
             reason = Reason(request.get("reason", Reason.ASKED))
         if reason is None:

@@ -516,3 +516,25 @@ async def test_a_broken_handoff_never_leaves_her_without_an_answer(world):
         assert one.texts("z")[1] == "echo: hello"
     finally:
         await world.close()
+
+
+async def test_a_danger_message_while_waiting_brings_the_numbers_and_the_front_of_the_queue(world):
+    one = world.instance()
+    await counsellor(world)
+    try:
+        await one.says("q1", "a person please")
+        await one.says("q1", "/handoff_yes")
+        await until(lambda: len(one.texts("q1")) == 2)
+        world.clock.now += 30
+        await one.says("q2", "a person please")
+        await one.says("q2", "/handoff_yes")
+        await until(lambda: len(one.texts("q2")) == 2)
+        assert [w.label for w in await one.service.waiting()] == [label_of(sender("q1")), label_of(sender("q2"))]
+        await one.says("q2", "he is hitting me now")
+        await until(lambda: len(one.texts("q2")) == 3)
+        assert one.texts("q2")[2] == world.fallback.replies("he is hitting me now", "en")[0].text
+        first, second = await one.service.waiting()
+        assert first.label == label_of(sender("q2")) and first.reason == "danger"
+        assert label_of(sender("q1")) != label_of(sender("q2"))
+    finally:
+        await world.close()

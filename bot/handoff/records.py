@@ -45,6 +45,12 @@ class Reason(StrEnum):
 
 
 PRIORITY = {Reason.DANGER: 0, Reason.SELF_HARM: 1}  # every other reason: 2
+_FLAGGED = {"immediate_danger": Reason.DANGER, "self_harm": Reason.SELF_HARM}
+
+
+def flagged_reason(flag: str | None) -> Reason | None:
+    """The handoff reason of what the safety lexicon flagged (``SafetyFallback.flags``)."""
+    return _FLAGGED.get(flag or "")
 
 
 class Outcome(StrEnum):

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
 from bot.handoff.counsellors import CounsellorDirectory
 from bot.handoff.hours import Schedule
-from bot.handoff.records import PRIORITY, Author, Counsellor, Outcome, Reason, Role
+from bot.handoff.records import PRIORITY, Author, Counsellor, Outcome, Reason, Role, flagged_reason
 from bot.handoff.store import HandoffStore, Line
 from bot.live import LiveState
 from bot.metrics import HANDOFFS
@@ -61,8 +61,11 @@ LOCK_SECONDS = 5.0
 
 
 def label_of(sender_id: str) -> str:
-    """What counsellors call her: the start of her pseudonym (never a platform id)."""
-    return sender_id[:8]
+    """What counsellors call her: the start of her pseudonym's digest (never a platform id).
+
+    Pseudonyms are ``<platform>-<hex digest>`` (``bot.identity``): the digest tells
+    two women on one platform apart."""
+    return sender_id.rpartition("-")[2][:8]
 
 
 class Stage(StrEnum):
@@ -278,8 +281,9 @@ class HandoffService:
             chat = await self._chat(chat.id) or chat
             if chat.her_waiting_since is None:
                 chat = replace(chat, her_waiting_since=self._now())
-            if chat.stage == Stage.WAITING and flagged and chat.priority > PRIORITY[Reason(flagged)]:
-                chat = await self._raise_priority(chat, Reason(flagged), locked=True)
+            urgent = flagged_reason(flagged)
+            if chat.stage == Stage.WAITING and urgent and chat.priority > PRIORITY[urgent]:
+                chat = await self._raise_priority(chat, urgent, locked=True)
             tell_kept = chat.stage == Stage.WAITING and not chat.told_kept
             if tell_kept:
                 chat = replace(chat, told_kept=True)
