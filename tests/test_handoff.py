@@ -533,6 +533,11 @@ async def test_a_danger_message_while_waiting_brings_the_numbers_and_the_front_o
         await one.says("q2", "he is hitting me now")
         await until(lambda: len(one.texts("q2")) == 3)
         assert one.texts("q2")[2] == world.fallback.replies("he is hitting me now", "en")[0].text
+
+        async def first_label() -> str:
+            return (await one.service.waiting())[0].label
+
+        await until_async(first_label, label_of(sender("q2")))
         first, second = await one.service.waiting()
         assert first.label == label_of(sender("q2")) and first.reason == "danger"
         assert label_of(sender("q1")) != label_of(sender("q2"))
