@@ -38,7 +38,7 @@ from bot.handoff.records import Counsellor, HandoffAudit, Reason, Role
 from bot.handoff.service import HandoffService
 from bot.handoff.store import HandoffStore
 from bot.identity import pseudonym
-from bot.live import MemoryLiveState
+from bot.live import LiveState, MemoryLiveState
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings
 
@@ -85,7 +85,7 @@ def always_open() -> Schedule:
 class Console:
     settings: Settings
     engine: Engine
-    live: MemoryLiveState
+    live: LiveState
     service: HandoffService
     her: HerChannel
     assistant: HerAssistant
@@ -135,13 +135,15 @@ class Console:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(30)
 
 
-def build_console(tmp_path: Path, **overrides: Any) -> Console:
-    """The console app (``/console`` only) over a fresh service; ``overrides`` go to Settings."""
+def build_console(tmp_path: Path, live: LiveState | None = None, **overrides: Any) -> Console:
+    """The console app (``/console`` only) over a fresh service; ``overrides`` go to Settings.
+
+    ``live``: shared live state (Redis) instead of a fresh in-process one."""
     url = f"sqlite:///{tmp_path / 'helpline.db'}"
     settings = Settings(**({"database_url": url, "pseudonym_pepper": PEPPER} | overrides))
     upgrade(url)
     engine = make_engine(url)
-    live, her, assistant = MemoryLiveState(), HerChannel(), HerAssistant()
+    live, her, assistant = live or MemoryLiveState(), HerChannel(), HerAssistant()
     store = HandoffStore(engine, Sealer([Fernet.generate_key()]), transcript_days=30)
     fallback = SafetyFallback.load(settings)
     service = HandoffService(live, store, CounsellorDirectory(engine), assistant,  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from bot.console.router import COOKIE, make_router
 from bot.handoff.records import Reason, Role
 from bot.handoff.service import label_of
 from bot.identity import pseudonym
+from bot.live import RedisLiveState
 from tests.console_harness import HER, HISTORY, PASSWORD, PEPPER, TELEGRAM_USER_ID, Console, build_console
 from tests.helpers import text_of
 
@@ -146,6 +147,28 @@ async def test_a_right_password_does_not_count_against_the_limit(console):
     async with client_of(console.app) as client:
         for _ in range(MAX_FAILURES + 2):
             assert (await post(client, "login", login="anna", password=PASSWORD)).status_code == 200
+
+
+async def test_on_redis_every_instance_knows_the_sessions_and_counts_the_failures(tmp_path, redis_url):
+    """Two app instances, each with its own Redis connection: what one opens, the other knows."""
+    first = build_console(tmp_path, RedisLiveState.from_url(redis_url))
+    anna = await first.add("Anna", "anna")
+    second_live = RedisLiveState.from_url(redis_url)
+    second = FastAPI()
+    second.include_router(make_router(first.service, second_live, first.settings))
+    async with client_of(first.app) as here, client_of(second) as there:
+        for attempt in range(MAX_FAILURES - 1):
+            await post(here if attempt % 2 else there, "login", login="anna", password="wrong")
+        assert (await post(there, "login", login="anna", password=PASSWORD)).status_code == 200
+        await post(here, "login", login="anna", password="wrong")
+        assert (await post(there, "login", login="anna", password="wrong")).status_code == 429
+        here.cookies.set(COOKIE, there.cookies[COOKIE], domain="helpline.test", path="/console")
+        assert (await here.get("/console/api/me")).json()["id"] == anna.id
+        await post(there, "logout")
+        assert (await here.get("/console/api/me")).status_code == 401
+    await first.live.close()
+    await second_live.close()
+    first.engine.dispose()
 
 
 async def test_logout_ends_the_session_for_every_instance(console, clients):
