@@ -25,7 +25,15 @@ from bot.handoff.records import Reason, Role
 from bot.handoff.service import label_of
 from bot.identity import pseudonym
 from bot.live import RedisLiveState
-from tests.console_harness import HER, HISTORY, PASSWORD, PEPPER, TELEGRAM_USER_ID, Console, build_console
+from tests.console_harness import (
+    HER,
+    HISTORY,
+    PASSWORD,
+    PEPPER,
+    TELEGRAM_USER_ID,
+    Console,
+    build_console,
+)
 from tests.helpers import text_of
 
 CONSOLE = {"X-Console": "1"}
@@ -255,10 +263,8 @@ async def test_the_queue_shows_only_the_label(console, clients):
             for w in queue] == [(handoff_id, label_of(HER), "telegram", "sq", "self_harm", 1)]
     assert queue[0]["waited_seconds"] >= 0
     await post(client, "take", handoff_id=handoff_id)
-    seen = "".join([
-        (await client.get("/console/api/queue")).text, (await client.get("/console/api/chats")).text,
-        (await client.get(f"/console/api/chats/{handoff_id}/lines")).text, (await client.get("/console/api/me")).text,
-    ])
+    paths = ("queue", "chats", f"chats/{handoff_id}/lines", "me")
+    seen = "".join([(await client.get(f"/console/api/{path}")).text for path in paths])
     assert TELEGRAM_USER_ID not in seen
     assert HER not in seen  # her whole pseudonym neither: the label is all the console has
 
@@ -378,7 +384,7 @@ async def test_block_the_sender(console, clients):
 
 
 async def test_only_an_administrator_reads_the_audit_log(console, clients):
-    anna = await console.add("Anna", "anna")
+    await console.add("Anna", "anna")
     await console.add("Cleo", "cleo", role=Role.ADMIN)
     handoff_id = await console.her_request()
     client = await clients("anna")

@@ -76,7 +76,8 @@ class EventStream:
             chunks.append(await self._new_lines(self._chat_id))
         return [chunk for chunk in chunks if chunk]
 
-    def _if_changed(self, name: str, data: Any, compared: Callable[[Any], Any] = lambda data: data) -> str | None:
+    def _if_changed(self, name: str, data: Any,
+                    compared: Callable[[Any], Any] = lambda data: data) -> str | None:
         key = json.dumps(compared(data), sort_keys=True)
         if self._sent.get(name) == key:
             return None

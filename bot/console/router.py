@@ -40,14 +40,16 @@ from bot.live import LiveState
 from bot.settings import Language, Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_FILES = {"console.js": "text/javascript", "console.css": "text/css", "texts.json": "application/json"}
+STATIC_FILES = {
+    "console.js": "text/javascript", "console.css": "text/css", "texts.json": "application/json",
+}
 COOKIE = "helpline_console"
 COOKIE_PATH = "/console"
 HANDOFF_ID = r"^[0-9a-f]{32}$"
 MAX_TEXT_CHARS = 4000
 AUDIT_ROWS = 200
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+       "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -85,7 +87,7 @@ class TextIn(ChatIn):
 
 
 class TransferIn(ChatIn):
-    to: int | None = Field(default=None, description="A counsellor's id, or null: back to the queue")
+    to: int | None = Field(default=None, description="A counsellor's id; null: back to the queue")
 
 
 class BlockIn(ChatIn):
@@ -111,38 +113,32 @@ async def state_changing(request: Request) -> None:
         raise refused(403, "refused")
 
 
+CHANGES = [Depends(state_changing)]
+
+
 def make_router(service: HandoffService, live: LiveState, settings: Settings) -> APIRouter:
     """The console's routes over the handoff service and the shared live state."""
-    sessions, limiter = Sessions(live), LoginLimiter(live)
-    secure_cookie = (settings.public_url or "").lower().startswith("https://")
+    sessions = Sessions(live)
     router = APIRouter(prefix="/console", route_class=_Hardened, include_in_schema=False)
-    changes = [Depends(state_changing)]
 
     async def viewer(request: Request) -> Counsellor:
         counsellor_id = await sessions.counsellor_of(request.cookies.get(COOKIE))
-        counsellor = await service.counsellors.by_id(counsellor_id) if counsellor_id is not None else None
+        counsellor = (await service.counsellors.by_id(counsellor_id)
+                      if counsellor_id is not None else None)
         if counsellor is None:
             raise refused(401, "signed_out")
         return counsellor
 
-    async def admin(me: Annotated[Counsellor, Depends(viewer)]) -> Counsellor:
-        if not is_admin(me):
-            raise refused(403, "admins_only")
-        return me
+    me = Annotated[Counsellor, Depends(viewer)]
+    _add_page(router)
+    _add_sign_in(router, service, sessions, LoginLimiter(live),
+                 (settings.public_url or "").lower().startswith("https://"), me)
+    _add_reading(router, service, sessions, me)
+    _add_acting(router, service, me)
+    return router
 
-    Me = Annotated[Counsellor, Depends(viewer)]
 
-    async def actor_of(login: str) -> int | None:
-        """Whose login a failed attempt was at (the audit names them; it never keeps what was typed)."""
-        return next((c.id for c in await service.counsellors.all() if c.login == login), None)
-
-    def done(ok: bool) -> dict[str, bool]:
-        if not ok:
-            raise refused(409, "not_yours")
-        return {"ok": True}
-
-    # ------------------------------------------------------------- the page
-
+def _add_page(router: APIRouter) -> None:
     @router.get("")
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "console.html", media_type="text/html")
@@ -153,29 +149,36 @@ def make_router(service: HandoffService, live: LiveState, settings: Settings) ->
             raise refused(404, "not_found")
         return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name])
 
-    # ------------------------------------------------------------ sign-in
 
-    @router.post("/api/login", dependencies=changes)
+def _add_sign_in(router: APIRouter, service: HandoffService, sessions: Sessions,
+                 limiter: LoginLimiter, secure_cookie: bool, Me: Any) -> None:
+    async def actor_of(login: str) -> int | None:
+        """Whose login a failed attempt was at: the audit names them, never what was typed."""
+        return next((c.id for c in await service.counsellors.all() if c.login == login), None)
+
+    @router.post("/api/login", dependencies=CHANGES)
     async def login(body: LoginIn, response: Response) -> dict[str, Any]:
         attempt = await limiter.attempt(body.login)
         if attempt is None:
-            await service.audit(await actor_of(body.login), "login_refused", detail="too many failures")
-            raise HTTPException(429, "too_many_attempts", headers={"Retry-After": str(FAILURE_WINDOW_SECONDS)})
+            await service.audit(await actor_of(body.login), "login_refused", detail="too many")
+            raise HTTPException(429, "too_many_attempts",
+                                headers={"Retry-After": str(FAILURE_WINDOW_SECONDS)})
         counsellor = await service.counsellors.check_login(body.login, body.password)
         if counsellor is None:
             await service.audit(await actor_of(body.login), "login_failed", detail="console")
             raise refused(401, "wrong_login")
         await limiter.succeeded(attempt)
         token = await sessions.open(counsellor.id)
-        response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, path=COOKIE_PATH, secure=secure_cookie,
-                            httponly=True, samesite="strict")
+        response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, path=COOKIE_PATH,
+                            secure=secure_cookie, httponly=True, samesite="strict")
         await service.audit(counsellor.id, "login", detail="console")
         return me_view(counsellor, await service.is_away(counsellor.id))
 
-    @router.post("/api/logout", dependencies=changes)
+    @router.post("/api/logout", dependencies=CHANGES)
     async def logout(request: Request, response: Response, me: Me) -> dict[str, bool]:
         await sessions.close(request.cookies.get(COOKIE, ""))
-        response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=secure_cookie, httponly=True, samesite="strict")
+        response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=secure_cookie, httponly=True,
+                               samesite="strict")
         await service.audit(me.id, "logout", detail="console")
         return {"ok": True}
 
@@ -183,7 +186,13 @@ def make_router(service: HandoffService, live: LiveState, settings: Settings) ->
     async def whoami(me: Me) -> dict[str, Any]:
         return me_view(me, await service.is_away(me.id))
 
-    # ------------------------------------------------------------- reading
+
+def _add_reading(router: APIRouter, service: HandoffService, sessions: Sessions,
+                 Me: Any) -> None:
+    async def admin(me: Me) -> Counsellor:
+        if not is_admin(me):
+            raise refused(403, "admins_only")
+        return me
 
     @router.get("/api/queue")
     async def queue(me: Me) -> list[dict[str, Any]]:
@@ -198,7 +207,8 @@ def make_router(service: HandoffService, live: LiveState, settings: Settings) ->
                     after: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
         found = await service.lines(me, handoff_id, after)
         if after == 0:  # opening the chat, not a page catching up
-            await service.audit(me.id, "view" if found is not None else "view_refused", handoff_id, "console")
+            action = "view" if found is not None else "view_refused"
+            await service.audit(me.id, action, handoff_id, "console")
         if found is None:
             raise refused(403, "not_allowed")
         return [line_view(line) for line in found]
@@ -231,39 +241,45 @@ def make_router(service: HandoffService, live: LiveState, settings: Settings) ->
         return StreamingResponse(stream.chunks(), media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
 
-    # ------------------------------------------------------------ acting
 
-    @router.post("/api/take", dependencies=changes)
+def _add_acting(router: APIRouter, service: HandoffService,
+                Me: Any) -> None:
+    @router.post("/api/take", dependencies=CHANGES)
     async def take(body: ChatIn, me: Me) -> dict[str, str]:
         taken = await service.take(me.id, body.handoff_id)
         return {"status": taken.status.name.lower()}
 
-    @router.post("/api/reply", dependencies=changes)
+    @router.post("/api/reply", dependencies=CHANGES)
     async def reply(body: TextIn, me: Me) -> dict[str, bool]:
         return done(await service.reply(me.id, body.handoff_id, body.text))
 
-    @router.post("/api/note", dependencies=changes)
+    @router.post("/api/note", dependencies=CHANGES)
     async def note(body: TextIn, me: Me) -> dict[str, bool]:
         return done(await service.note(me.id, body.handoff_id, body.text))
 
-    @router.post("/api/end", dependencies=changes)
+    @router.post("/api/end", dependencies=CHANGES)
     async def end(body: ChatIn, me: Me) -> dict[str, bool]:
         return done(await service.end(me.id, body.handoff_id))
 
-    @router.post("/api/transfer", dependencies=changes)
+    @router.post("/api/transfer", dependencies=CHANGES)
     async def transfer(body: TransferIn, me: Me) -> dict[str, bool]:
         return done(await service.transfer(me.id, body.handoff_id, body.to))
 
-    @router.post("/api/block", dependencies=changes)
+    @router.post("/api/block", dependencies=CHANGES)
     async def block(body: BlockIn, me: Me) -> dict[str, bool]:
         return done(await service.block(me.id, body.handoff_id, body.reason, body.days))
 
-    @router.post("/api/away", dependencies=changes)
+    @router.post("/api/away", dependencies=CHANGES)
     async def away(body: AwayIn, me: Me) -> dict[str, Any]:
         await service.set_away(me.id, body.away)
         return me_view(me, body.away)
 
-    return router
+
+def done(ok: bool) -> dict[str, bool]:
+    """The answer to an action on a chat (the service's False: it is not theirs, or no more)."""
+    if not ok:
+        raise refused(409, "not_yours")
+    return {"ok": True}
 
 
 def _iso(at: dt.datetime) -> str:

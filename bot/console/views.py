@@ -24,9 +24,9 @@ def me_view(counsellor: Counsellor, away: bool) -> dict[str, Any]:
 
 def waiting_view(waiting: Waiting) -> dict[str, Any]:
     return {"handoff_id": waiting.handoff_id, "label": waiting.label, "channel": waiting.channel,
-            "language": waiting.language, "reason": waiting.reason, "waited_seconds": round(waiting.waited_seconds),
-            "position": waiting.position, "need": waiting.need, "place": waiting.place,
-            "left_message": waiting.left_message}
+            "language": waiting.language, "reason": waiting.reason,
+            "waited_seconds": round(waiting.waited_seconds), "position": waiting.position,
+            "need": waiting.need, "place": waiting.place, "left_message": waiting.left_message}
 
 
 def chat_view(chat: ActiveChat, counsellor: Counsellor, viewer: Counsellor) -> dict[str, Any]:
