@@ -82,13 +82,16 @@ class ApiCall:
     method: str
     params: dict[str, Any]
     at: float
+    token: str = TOKEN  # which bot called
 
 
 class TelegramStandIn:
-    """The Bot API of one bot; ``app`` is its ASGI application (serve it with ``Served``)."""
+    """The Bot API of one bot (or several: ``also`` their tokens, as her bot and the counsellors'
+    share one API base); ``app`` is its ASGI application (serve it with ``Served``)."""
 
-    def __init__(self, token: str = TOKEN) -> None:
+    def __init__(self, token: str = TOKEN, also: tuple[str, ...] = ()) -> None:
         self.token = token
+        self.tokens = (token, *also)
         self.recorder = Recorder()
         self.undeletable: set[int] = set()
         self._scripts: dict[str, deque[Response | None]] = defaultdict(deque)
@@ -111,23 +114,27 @@ class TelegramStandIn:
             self.undeletable.clear()
             self._ids = itertools.count(1001)
 
-    def calls(self, method: str | None = None, **params: Any) -> list[ApiCall]:
-        """The API calls so far, in arrival order: of ``method`` and with ``params``, if given."""
+    def calls(self, method: str | None = None, bot: str | None = None, **params: Any) -> list[ApiCall]:
+        """The API calls so far, in arrival order: of ``method``, of the bot whose token is
+        ``bot``, and with ``params``, if given."""
         with self.recorder.lock:
             recorded = list(self.recorder.calls)
-        return _matching(recorded, method, params)
+        return [c for c in _matching(recorded, method, params) if bot in (None, c.token)]
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0, **params: Any) -> list[ApiCall]:
-        """Wait until ``method`` was called ``count`` times (with ``params``); those calls."""
-        self.recorder.wait_for(lambda calls: len(_matching(calls, method, params)) >= count, timeout)
-        return self.calls(method, **params)
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0, bot: str | None = None,
+                 **params: Any) -> list[ApiCall]:
+        """Wait until ``method`` was called ``count`` times (by ``bot``, with ``params``); those calls."""
+        self.recorder.wait_for(
+            lambda calls: len([c for c in _matching(calls, method, params) if bot in (None, c.token)]) >= count,
+            timeout)
+        return self.calls(method, bot, **params)
 
     async def _handle(self, request: Request, body: bytes) -> Response:
         call = self.recorder.record(request, body)
         if (scripted := self.recorder.scripted(call)) is not None:
             return scripted
-        prefix = f"/bot{self.token}/"
-        if not call.path.startswith(prefix):
+        prefix = next((f"/bot{token}/" for token in self.tokens if call.path.startswith(f"/bot{token}/")), None)
+        if prefix is None:
             return error(401, "Unauthorized")
         method = call.path[len(prefix):]
         with self._lock:
@@ -167,12 +174,16 @@ class TelegramStandIn:
 
 
 def _matching(calls: list[Call], method: str | None, params: dict[str, Any]) -> list[ApiCall]:
-    parsed = [ApiCall(_method(c.path), _params(c), c.at) for c in calls]
+    parsed = [ApiCall(_method(c.path), _params(c), c.at, _token(c.path)) for c in calls]
     return [c for c in parsed if method in (None, c.method) and params.items() <= c.params.items()]
 
 
 def _method(path: str) -> str:
     return path.rsplit("/", 1)[-1]
+
+
+def _token(path: str) -> str:
+    return path.split("/")[1].removeprefix("bot")
 
 
 def _params(call: Call) -> dict[str, Any]:
