@@ -156,7 +156,7 @@
     const source = new EventSource(`/console/api/events${query}`);
     state.source = source;
     const on = (name, handle) => source.addEventListener(name, (event) => handle(JSON.parse(event.data)));
-    on('queue', (queue) => { state.queue = queue; state.queueAt = Date.now(); renderQueue(); });
+    on('queue', (queue) => { state.queue = queue; state.queueAt = Date.now(); renderQueue(); renderChatState(); });
     on('chats', (chats) => { state.chats = chats; renderChats(); renderChatState(); });
     on('me', showMe);
     on('lines', (data) => { if (state.open && data.handoff_id === state.open.handoff_id) addLines(data.lines); });
@@ -288,8 +288,10 @@
     const held = heldBy();
     const mine = Boolean(held && held.mine);
     const admin = Boolean(state.me && state.me.admin);
+    const waiting = state.queue.some((chat) => chat.handoff_id === state.open.handoff_id);
     $('chat-state').textContent = mine ? t('state_mine')
-      : held ? t('state_other', { counsellor: held.counsellor }) : t('state_closed');
+      : held ? t('state_other', { counsellor: held.counsellor })
+        : t(waiting ? 'state_waiting' : 'state_closed');
     for (const id of ['reply', 'reply-send', 'canned', 'canned-insert', 'transfer', 'end']) $(id).disabled = !mine;
     for (const id of ['note', 'note-add', 'block']) $(id).disabled = !(mine || admin);
     for (const item of document.querySelectorAll('#chat-list button')) {
