@@ -442,17 +442,38 @@ def events_of(body: str) -> list[tuple[str, dict | list, str | None]]:
     return found
 
 
-async def test_the_event_stream_pushes_the_queue_chats_and_new_lines_until_signed_out(console, clients):
+class Polls:
+    """Counts the event streams' polls of the queue, so that a test acts between two of them."""
+
+    def __init__(self, monkeypatch, service) -> None:
+        self.count, original = 0, service.waiting
+
+        async def waiting():
+            self.count += 1
+            return await original()
+
+        monkeypatch.setattr(service, "waiting", waiting)
+
+    async def next(self, polls: int = 1) -> None:
+        target = self.count + polls
+        async with asyncio.timeout(10):
+            while self.count < target:
+                await asyncio.sleep(0.01)
+
+
+async def test_the_event_stream_pushes_the_queue_chats_and_new_lines_until_signed_out(
+        console, clients, monkeypatch):
     await console.add("Anna", "anna")
     first = await console.her_request()
     client = await clients("anna")
     await post(client, "take", handoff_id=first)
     after = (await client.get(f"/console/api/chats/{first}/lines")).json()[-1]["id"]
+    polls = Polls(monkeypatch, console.service)
     stream = asyncio.create_task(client.get("/console/api/events", params={"chat": first, "after": after}))
-    await asyncio.sleep(0.5)
+    await polls.next()
     await console.she_says("Are you still there?")
     second = await console.her_request(pseudonym(PEPPER.encode(), "viber", "someone else"), channel="viber")
-    await asyncio.sleep(0.8)
+    await polls.next(8)  # her waiting time grows meanwhile (by more than a second)
     await post(client, "logout")
     response = await asyncio.wait_for(stream, 5)
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -467,16 +488,17 @@ async def test_the_event_stream_pushes_the_queue_chats_and_new_lines_until_signe
     assert lines[0][1] == str(lines[0][0]["lines"][-1]["id"])  # the id a reconnecting page resumes after
 
 
-async def test_the_event_stream_refuses_a_chat_the_viewer_never_handled(console, clients):
+async def test_the_event_stream_refuses_a_chat_the_viewer_never_handled(console, clients, monkeypatch):
     await console.add("Anna", "anna")
     await console.add("Bora", "bora")
     handoff_id = await console.her_request()
     owner, other = await clients("anna"), await clients("bora")
     await post(owner, "take", handoff_id=handoff_id)
+    polls = Polls(monkeypatch, console.service)
     stream = asyncio.create_task(other.get("/console/api/events", params={"chat": handoff_id}))
-    await asyncio.sleep(0.5)
+    await polls.next()
     await console.she_says("This is private")
-    await asyncio.sleep(0.5)
+    await polls.next(2)
     await post(other, "logout")
     body = (await asyncio.wait_for(stream, 5)).text
     assert [name for name, _, _ in events_of(body)] == ["queue", "chats", "me", "refused", "signed_out"]
