@@ -22,7 +22,9 @@ counsellor's chats, presence. A claim removes the chat from the queue atomically
 instances, one gets it. Per-chat and per-counsellor changes hold a short lock in live
 state. The durable side (``HandoffRecord`` for statistics, the sealed transcript, the
 audit) is in the directory's database. While a person has the chat, the assistant's
-tracker is paused (Rasa's ``pause``/``resume`` events) and her messages bypass it.
+tracker is paused (Rasa's ``pause``/``resume`` events) and her messages bypass it; while
+she waits, her words are kept for the counsellor, and the assistant's buttons (services
+near her, offered when nobody is free) still reach the assistant.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
+
+import yaml
 
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
 from bot.handoff.counsellors import CounsellorDirectory
@@ -46,7 +51,7 @@ from bot.handoff.records import PRIORITY, Author, Counsellor, Outcome, Reason, R
 from bot.handoff.store import HandoffStore, Line
 from bot.live import LiveState
 from bot.metrics import HANDOFFS
-from bot.safety_fallback import SafetyFallback
+from bot.safety_fallback import DOMAIN_FILE, SafetyFallback
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +256,8 @@ class HandoffService:
             await self._close(chat, Outcome.CANCELLED)
             await deliver([self._say("utter_handoff_cancelled", chat.language, chat.country)])
             return True
+        if chat.stage == Stage.WAITING and text.startswith("/") and not text.startswith("/handoff_"):
+            return False  # one of the assistant's buttons (services while she waits): it answers
         await self._from_her(chat, text, deliver, flagged)
         return True
 
@@ -302,13 +309,13 @@ class HandoffService:
         await self._store.requested(chat)
         if closed:
             await self._store.left_message(chat.id)
-        await self._pause_assistant(chat)
+        await self._store.add_history(chat.id, await self._history(chat.sender_id))
         await self._live.index_add(WAITING, chat.id, chat.score)  # from here on it can be taken
         HANDOFFS.labels("requested").inc()
         position = await self._position(chat.id) or 1
         await self._update(chat.id, told_position=position)
         if closed:
-            await deliver([self._say("utter_handoff_closed", chat.language, chat.country)])
+            await deliver([self._say("utter_handoff_closed", chat.language, chat.country), self._services(chat)])
         else:
             await deliver([self._position_message(chat, position)])
         await self._emit("requested", self._waiting(chat, position))
@@ -360,6 +367,7 @@ class HandoffService:
                            counsellor_name=counsellor.display_name, taken_at=now,
                            her_waiting_since=now if chat.her_waiting_since else None)
             await self._put(chat)
+        await self._tracker_event(chat.sender_id, "pause")  # a person answers her from now on
         await self._store.taken(chat.id, counsellor.id, chat.queued_at, now)
         await self._audit(counsellor.id, "assigned", chat.id)  # who may read it from now on
         HANDOFFS.labels("taken").inc()
@@ -400,7 +408,6 @@ class HandoffService:
         await self._live.index_remove(OPEN, chat.id)
         await self._update(chat.id, ttl=CONSENT_SECONDS, stage=Stage.FEEDBACK, counsellor_id=None)
         await self._store.ended(chat.id, Outcome.ENDED, self._now())
-        await self._resume_assistant(chat)
         HANDOFFS.labels(Outcome.ENDED).inc()
         await self._reach.send(chat.sender_id, chat.channel,
                                [self._say("utter_handoff_closing", chat.language, chat.country)])
@@ -500,7 +507,8 @@ class HandoffService:
             await self._update(chat.id, told_unanswered=True)
             await self._store.left_message(chat.id)
             await self._reach.send(chat.sender_id, chat.channel,
-                                   [self._say("utter_handoff_unanswered", chat.language, chat.country)])
+                                   [self._say("utter_handoff_unanswered", chat.language, chat.country),
+                                    self._services(chat)])
             return
         position = await self._position(chat.id)
         if position is not None and chat.told_position is not None and position < chat.told_position:
@@ -561,15 +569,16 @@ class HandoffService:
         await self._live.index_remove(OPEN, chat.id)
         await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
         await self._store.ended(chat.id, outcome, self._now())
-        await self._resume_assistant(chat)
         HANDOFFS.labels(outcome).inc()
 
     async def _unassign(self, chat: Chat) -> None:
+        """The counsellor leaves the chat: the assistant may answer her again."""
         if chat.counsellor_id is None:
             return
         async with self._locked(f"counsellor:{chat.counsellor_id}"):
             await self._set_ids(chat.counsellor_id,
                                 [i for i in await self._ids_of(chat.counsellor_id) if i != chat.id])
+        await self._tracker_event(chat.sender_id, "resume")
 
     async def _held(self, counsellor_id: int, handoff_id: str) -> Chat | None:
         chat = await self._chat(handoff_id)
@@ -582,13 +591,6 @@ class HandoffService:
         if counsellor is None:
             return False
         return counsellor.role == Role.ADMIN or await self._held(counsellor_id, handoff_id) is not None
-
-    async def _pause_assistant(self, chat: Chat) -> None:
-        await self._store.add_history(chat.id, await self._history(chat.sender_id))
-        await self._tracker_event(chat.sender_id, "pause")
-
-    async def _resume_assistant(self, chat: Chat) -> None:
-        await self._tracker_event(chat.sender_id, "resume")
 
     async def _history(self, sender_id: str) -> list[tuple[str, str]]:
         try:
@@ -611,6 +613,14 @@ class HandoffService:
         position = position or 1
         minutes = max(1, round(position * self._timing.minutes_per_place))
         return self._say("utter_handoff_queued", chat.language, chat.country, position=position, minutes=minutes)
+
+    def _services(self, chat: Chat) -> BotMessage:
+        """While nobody can take her chat: the assistant's services, the one she asked for first."""
+        menu = self._fallback.say("utter_how_can_i_help", chat.language)
+        asked = need_payloads().get(chat.need or "")
+        buttons = sorted((b for b in menu.buttons if b.payload != "/request_human"),
+                         key=lambda button: button.payload != asked)
+        return BotMessage(self._say("utter_handoff_services", chat.language, chat.country).text, tuple(buttons))
 
     def _waiting(self, chat: Chat, position: int) -> Waiting:
         risk = {Reason.DANGER: "immediate danger", Reason.SELF_HARM: "self-harm"}.get(Reason(chat.reason), "—")
@@ -686,6 +696,15 @@ class HandoffService:
             yield
         finally:
             await self._live.unlock(f"handoff:{name}", owner)
+
+
+@lru_cache(maxsize=1)
+def need_payloads() -> dict[str, str]:
+    """Each service category's button payload, from the domain's slot mappings (shelter →
+    ``/seek_shelter``)."""
+    domain = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
+    mappings = domain["slots"]["service_category"]["mappings"]
+    return {m["value"]: f"/{m['intent']}" for m in mappings if m.get("type") == "from_intent"}
 
 
 WAITING = "handoff:waiting"
