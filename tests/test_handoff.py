@@ -552,3 +552,19 @@ async def test_a_danger_message_while_waiting_brings_the_numbers_and_the_front_o
         assert label_of(sender("q1")) != label_of(sender("q2"))
     finally:
         await world.close()
+
+
+async def test_a_removed_counsellors_chats_return_to_the_queue(world):
+    one = world.instance()
+    ana = await counsellor(world)
+    try:
+        await one.says("rm", "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        assert await world.counsellors.remove(ana.id)  # helpline counsellors remove, meanwhile
+        await one.service.sweep()
+        await until(lambda: say(world, "utter_handoff_returned", position=1) in one.texts("rm"))
+        assert [w.handoff_id for w in await one.service.waiting()] == [waiting.handoff_id]
+    finally:
+        await world.close()

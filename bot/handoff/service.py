@@ -488,15 +488,19 @@ class HandoffService:
 
     async def sweep(self) -> None:
         """Tell waiting women their new place, tell those nobody took that nobody is free,
-        and return to the queue the chats whose counsellor went silent."""
+        and return to the queue the chats whose counsellor went silent or was removed."""
         now = self._now()
-        for handoff_id in await self._live.index_below(OPEN, float("inf"), 1000):
+        open_ids = await self._live.index_below(OPEN, float("inf"), 1000)
+        registered = {c.id for c in await self.counsellors.all()} if open_ids else set()
+        for handoff_id in open_ids:
             chat = await self._chat(handoff_id)
             if chat is None:
                 await self._live.index_remove(OPEN, handoff_id)
                 await self._live.index_remove(WAITING, handoff_id)
             elif chat.stage == Stage.WAITING:
                 await self._sweep_waiting(chat, now)
+            elif chat.stage == Stage.ACTIVE and chat.counsellor_id not in registered:
+                await self._release(chat, "counsellor removed")  # by an administrator, meanwhile
             elif chat.stage == Stage.ACTIVE and chat.her_waiting_since is not None and \
                     now - chat.her_waiting_since > self._timing.counsellor_timeout_seconds:
                 await self._store.timed_out(chat.id)
