@@ -91,8 +91,8 @@ def world(request, tmp_path, fallback):
         upgrade(url)
         engine = make_engine(url)
         with engine.begin() as connection:  # the session's database: start from no handoffs
-            connection.execute(text("TRUNCATE counsellors, handoffs, handoff_transcript, blocked_senders, "
-                                    "handoff_audit CASCADE"))
+            connection.execute(text("TRUNCATE handoff_counsellors, handoff_records, handoff_transcript, "
+                                    "handoff_blocked_senders, handoff_audit CASCADE"))
         stores = lambda: redis_stores(redis)  # noqa: E731
     yield World(engine, stores, fallback, request.param)
     engine.dispose()

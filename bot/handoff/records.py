@@ -1,4 +1,5 @@
-"""The handoff's durable records, in the directory's database (SQLite or PostgreSQL).
+"""The handoff's durable records, in the directory's database (SQLite or PostgreSQL), each
+table named ``handoff_*``.
 
 - ``Counsellor``: who may take chats (by Telegram user id, or a console login with an
   argon2 hash), their display name (the only thing she is told of them) and role.
@@ -69,7 +70,7 @@ class Author(StrEnum):
 
 
 class Counsellor(Base):
-    __tablename__ = "counsellors"
+    __tablename__ = "handoff_counsellors"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     display_name: Mapped[str] = mapped_column(String(80))
@@ -82,8 +83,8 @@ class Counsellor(Base):
 
 
 class HandoffRecord(Base):
-    __tablename__ = "handoffs"
-    __table_args__ = (Index("ix_handoffs_sender", "sender_id"), Index("ix_handoffs_requested", "requested_at"))
+    __tablename__ = "handoff_records"
+    __table_args__ = (Index("ix_handoff_records_sender", "sender_id"), Index("ix_handoff_records_requested", "requested_at"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     sender_id: Mapped[str | None] = mapped_column(String(PSEUDONYM_LENGTH))
@@ -94,7 +95,7 @@ class HandoffRecord(Base):
     requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    counsellor_id: Mapped[int | None] = mapped_column(ForeignKey("counsellors.id", ondelete="SET NULL"))
+    counsellor_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_counsellors.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(String(16))
     feedback: Mapped[int | None] = mapped_column(SmallInteger)
     transfers: Mapped[int] = mapped_column(SmallInteger, default=0)
@@ -109,20 +110,20 @@ class TranscriptEntry(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
                                     autoincrement=True)
-    handoff_id: Mapped[str] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"))
+    handoff_id: Mapped[str] = mapped_column(ForeignKey("handoff_records.id", ondelete="CASCADE"))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     author: Mapped[str] = mapped_column(String(16))
-    counsellor_id: Mapped[int | None] = mapped_column(ForeignKey("counsellors.id", ondelete="SET NULL"))
+    counsellor_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_counsellors.id", ondelete="SET NULL"))
     sealed: Mapped[str] = mapped_column(Text)
 
 
 class BlockedSender(Base):
-    __tablename__ = "blocked_senders"
+    __tablename__ = "handoff_blocked_senders"
 
     sender_id: Mapped[str] = mapped_column(String(PSEUDONYM_LENGTH), primary_key=True)
     reason: Mapped[str] = mapped_column(String(200))
     until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    blocked_by: Mapped[int | None] = mapped_column(ForeignKey("counsellors.id", ondelete="SET NULL"))
+    blocked_by: Mapped[int | None] = mapped_column(ForeignKey("handoff_counsellors.id", ondelete="SET NULL"))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -133,7 +134,7 @@ class HandoffAudit(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
                                     autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("counsellors.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_counsellors.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(32))
     handoff_id: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(String(200))  # never message text

@@ -14,7 +14,7 @@ from bot.db import Base, make_engine
 from bot.directory.migrate import VERSION_TABLE, upgrade
 
 # The tables the directory's migrations create (bot/directory/migrations/versions).
-MIGRATED_TABLES = ("directory_", "gateway_queue_")
+MIGRATED_TABLES = ("directory_", "gateway_queue_", "handoff_")
 
 
 def _drop_directory(engine: Engine) -> None:

@@ -37,7 +37,7 @@ def test_upgrade_from_empty_builds_the_models_schema(empty_url: str) -> None:
 
 def _ours(_object: object, name: str | None, type_: str, *_args: object) -> bool:
     """Other parts of the application may keep their tables in the same database."""
-    return type_ != "table" or bool(name and name.startswith("directory_"))
+    return type_ != "table" or bool(name and name.startswith(("directory_", "handoff_")))
 
 
 def test_upgrade_twice_is_harmless_and_downgrade_removes_everything(empty_url: str) -> None:

@@ -23,7 +23,7 @@ _WHEN = sa.DateTime(timezone=True)
 
 def upgrade() -> None:
     op.create_table(
-        "counsellors",
+        "handoff_counsellors",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("display_name", sa.String(80), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
-        "handoffs",
+        "handoff_records",
         sa.Column("id", sa.String(32), nullable=False),
         sa.Column("sender_id", sa.String(64), nullable=True),
         sa.Column("channel", sa.String(16), nullable=False),
@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("requested_at", _WHEN, nullable=False),
         sa.Column("taken_at", _WHEN, nullable=True),
         sa.Column("ended_at", _WHEN, nullable=True),
-        sa.Column("counsellor_id", sa.Integer(), sa.ForeignKey("counsellors.id", ondelete="SET NULL"),
+        sa.Column("counsellor_id", sa.Integer(), sa.ForeignKey("handoff_counsellors.id", ondelete="SET NULL"),
                   nullable=True),
         sa.Column("outcome", sa.String(16), nullable=True),
         sa.Column("feedback", sa.SmallInteger(), nullable=True),
@@ -54,15 +54,15 @@ def upgrade() -> None:
         sa.Column("left_message", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_handoffs_sender", "handoffs", ["sender_id"])
-    op.create_index("ix_handoffs_requested", "handoffs", ["requested_at"])
+    op.create_index("ix_handoff_records_sender", "handoff_records", ["sender_id"])
+    op.create_index("ix_handoff_records_requested", "handoff_records", ["requested_at"])
     op.create_table(
         "handoff_transcript",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
-        sa.Column("handoff_id", sa.String(32), sa.ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("handoff_id", sa.String(32), sa.ForeignKey("handoff_records.id", ondelete="CASCADE"), nullable=False),
         sa.Column("at", _WHEN, nullable=False),
         sa.Column("author", sa.String(16), nullable=False),
-        sa.Column("counsellor_id", sa.Integer(), sa.ForeignKey("counsellors.id", ondelete="SET NULL"),
+        sa.Column("counsellor_id", sa.Integer(), sa.ForeignKey("handoff_counsellors.id", ondelete="SET NULL"),
                   nullable=True),
         sa.Column("sealed", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -70,11 +70,11 @@ def upgrade() -> None:
     op.create_index("ix_handoff_transcript_handoff", "handoff_transcript", ["handoff_id", "id"])
     op.create_index("ix_handoff_transcript_at", "handoff_transcript", ["at"])
     op.create_table(
-        "blocked_senders",
+        "handoff_blocked_senders",
         sa.Column("sender_id", sa.String(64), nullable=False),
         sa.Column("reason", sa.String(200), nullable=False),
         sa.Column("until", _WHEN, nullable=False),
-        sa.Column("blocked_by", sa.Integer(), sa.ForeignKey("counsellors.id", ondelete="SET NULL"), nullable=True),
+        sa.Column("blocked_by", sa.Integer(), sa.ForeignKey("handoff_counsellors.id", ondelete="SET NULL"), nullable=True),
         sa.Column("at", _WHEN, nullable=False),
         sa.PrimaryKeyConstraint("sender_id"),
     )
@@ -82,7 +82,7 @@ def upgrade() -> None:
         "handoff_audit",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("at", _WHEN, nullable=False),
-        sa.Column("actor_id", sa.Integer(), sa.ForeignKey("counsellors.id", ondelete="SET NULL"), nullable=True),
+        sa.Column("actor_id", sa.Integer(), sa.ForeignKey("handoff_counsellors.id", ondelete="SET NULL"), nullable=True),
         sa.Column("action", sa.String(32), nullable=False),
         sa.Column("handoff_id", sa.String(32), nullable=True),
         sa.Column("detail", sa.String(200), nullable=True),
@@ -93,7 +93,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("handoff_audit")
-    op.drop_table("blocked_senders")
+    op.drop_table("handoff_blocked_senders")
     op.drop_table("handoff_transcript")
-    op.drop_table("handoffs")
-    op.drop_table("counsellors")
+    op.drop_table("handoff_records")
+    op.drop_table("handoff_counsellors")
