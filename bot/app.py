@@ -4,7 +4,8 @@ Started by ``helpline run`` next to Rasa and the action server, or alone with
 ``uvicorn --factory bot.app:create_app``. Routers: the web chat
 (``bot.chat_api``), health and metrics (``bot.health``), the directory search
 (``bot.directory.api``), the counsellor bot's webhook (``bot.handoff.webhook``), the
-platforms' webhooks (``bot.gateway.webhooks``).
+platforms' webhooks (``bot.gateway.webhooks``), and the counsellors' console
+(``bot.console``, added once the handoff service is built).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.directory.api import router as directory_router
 from bot.erasure import Erasure, RasaRedisStores
 from bot.gateway import webhooks
 from bot.gateway.wiring import open_gateway
+from bot.console.router import make_router as make_console_router
 from bot.handoff import webhook as counsellor_webhook
 from bot.handoff.hours import Schedule
 from bot.handoff.telegram_bot import CounsellorBot
@@ -78,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, schedule, state.live, state.engine, state.assistant, fallback, state.gateway,
             state.conversations, erasure,
         )
+        # The console's routes close over the service, which lives as long as this lifespan.
+        app.include_router(make_console_router(state.handoff, state.live, settings))
         state.counsellor_bot = CounsellorBot.from_settings(settings, state.handoff, state.live)
         if state.counsellor_bot is not None:
             await state.counsellor_bot.start()

@@ -306,8 +306,9 @@ class OpenTabs:
 class WebChatCORS:
     """Let the widget on an organisation's site call the web chat's HTTP paths, and only those.
 
-    No credentials are involved (the helpline sets no cookies), so any origin
-    may embed the widget; the rest of the app stays same-origin only.
+    The web chat involves no credentials (its paths set and read no cookies; only the
+    counsellors' console, same-origin under ``/console``, has one), so any origin may
+    embed the widget; the rest of the app stays same-origin only.
     """
 
     def __init__(self, app: ASGIApp) -> None:

@@ -107,6 +107,8 @@ def commands(settings: Settings, run_dir: Path = RUN_DIR) -> dict[str, list[str]
             sys.executable, "-m", "uvicorn", "--factory", "bot.app:create_app",
             "--host", settings.app_host, "--port", str(settings.app_port),
             "--log-config", str(LOGGING_CONFIG), "--no-access-log",
+            # The console's event streams never end by themselves: close them, then shut down.
+            "--timeout-graceful-shutdown", "5",
         ],
     }
 

@@ -47,7 +47,16 @@ import yaml
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
 from bot.handoff.counsellors import CounsellorDirectory
 from bot.handoff.hours import Schedule
-from bot.handoff.records import PRIORITY, Author, Counsellor, Outcome, Reason, Role, flagged_reason
+from bot.handoff.records import (
+    PRIORITY,
+    Author,
+    Counsellor,
+    HandoffAudit,
+    Outcome,
+    Reason,
+    Role,
+    flagged_reason,
+)
 from bot.handoff.store import HandoffStore, Line
 from bot.live import LiveState
 from bot.metrics import HANDOFFS
@@ -478,6 +487,10 @@ class HandoffService:
     async def audit(self, actor_id: int | None, action: str, handoff_id: str | None = None,
                     detail: str | None = None) -> None:
         await self._audit(actor_id, action, handoff_id, detail)
+
+    async def audit_log(self, limit: int = 200) -> list[HandoffAudit]:
+        """The newest audit rows first (administrators read them in the console)."""
+        return await self._store.audit_log(limit)
 
     def canned(self, language: str) -> list[tuple[str, str]]:
         """Canned replies in her language: (a title for the counsellor, the text she reads)."""
