@@ -360,3 +360,39 @@ def label_in(call: tg.ApiCall, her: Her) -> bool:
     from tests.gateway_harness import PEPPER
 
     return label_of(pseudonym(PEPPER.encode(), "telegram", str(her.telegram_chat))) in call.params["text"]
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "web"])
+def test_a_counsellor_takes_her_chat_from_the_console_and_they_talk(stack, channel):
+    """The same loop with the counsellor at the web console of the running app."""
+    engine = make_engine(stack.database_url)
+    login = f"ana-{channel}"
+    asyncio.run(CounsellorDirectory(engine).add(f"Ana {channel}", login=login, password="a long passphrase"))
+    engine.dispose()
+    her = Her(stack, channel, 20 + ["whatsapp", "web"].index(channel))
+    console = httpx.Client(base_url=stack.app.url + "/console/api", headers={"X-Console": "1"}, timeout=10)
+    try:
+        assert console.post("/login", json={"login": login, "password": "a long passphrase"}).status_code == 200
+        her.says(ASK)
+        her.waits_for(said("utter_handoff_consent"))
+        her.presses("/handoff_yes")
+        her.waits_for("A counsellor will join this chat.")
+        queue = wait(lambda: [w for w in console.get("/queue").json() if w["channel"] == channel], 1)
+        assert her.platform_id not in json.dumps(queue)
+        handoff = queue[0]["handoff_id"]
+        assert console.post("/take", json={"handoff_id": handoff}).status_code == 200
+        her.waits_for(said("utter_handoff_joined", counsellor=f"Ana {channel}"))
+        her.says(CANARY)
+        wait(lambda: [l for l in console.get(f"/chats/{handoff}/lines").json() if l["text"] == CANARY], 1)
+        lines = console.get(f"/chats/{handoff}/lines").json()
+        assert lines[0] == {**lines[0], "author": "her", "text": ASK}  # the assistant's part first
+        assert console.post("/reply", json={"handoff_id": handoff, "text": "Ana here, on the console"}).status_code == 200
+        her.waits_for("Ana here, on the console")
+        assert console.post("/end", json={"handoff_id": handoff}).status_code == 200
+        her.waits_for(said("utter_handoff_closing"))
+        her.says("hello again assistant")
+        her.waits_for("echo: hello again assistant")
+    finally:
+        console.close()
+        her.close()
+    assert_nothing_of_her(stack, her)
