@@ -319,8 +319,7 @@ def test_two_counsellors_pressing_take_on_two_instances_at_once_one_gets_it_and_
     her, counsellors = Her(stack, "telegram", 11), Counsellors(stack)
     settings = stack.app.settings
     with running_app(settings.rasa_url, **{name: getattr(settings, name) for name in SHARED}) as second:
-        other = Counsellors(Stack(second, *[getattr(stack, f) for f in ("telegram", "viber", "graph", "rasa",
-                                                                          "database_url", "redis_url", "log")]))
+        other = Counsellors(Stack(second, *[getattr(stack, f) for f in FIELDS]))
         her.says(ASK)
         her.waits_for(said("utter_handoff_consent"))
         her.presses("/handoff_yes")
@@ -339,6 +338,21 @@ def test_two_counsellors_pressing_take_on_two_instances_at_once_one_gets_it_and_
         joined = [t for t in her.received() if "has joined this chat" in t]
         assert len(joined) == 1, joined
         holder = MIRA if "Mira" in joined[0] else LENA
+        # Her words and the counsellor's, through either instance: each once, in order.
+        apps = (stack.app, second)
+        for number in range(10):
+            her.stack = Stack(apps[number % 2], *[getattr(stack, f) for f in FIELDS])
+            her.says(f"hers {number}")
+        mine = wait(lambda: [t for t in counsellors.to(holder) if "hers " in t], 10)
+        assert [t.split("hers ")[1] for t in mine] == [str(n) for n in range(10)]
+        for number in range(10):
+            (counsellors if number % 2 else other).write(holder, f"theirs {number}")
+        got = wait(lambda: [t for t in her.received() if t.startswith("theirs ")], 10)
+        assert got == [f"theirs {n}" for n in range(10)]
+        time.sleep(0.5)
+        assert len([t for t in counsellors.to(holder) if "hers " in t]) == 10
+        assert len([t for t in her.received() if t.startswith("theirs ")]) == 10
+        her.stack = stack
     # The second instance is gone: the chat goes on through the first.
     her.says(CANARY + " after the stop")
     wait(lambda: [t for t in counsellors.to(holder) if CANARY + " after the stop" in t], 1)
@@ -348,6 +362,7 @@ def test_two_counsellors_pressing_take_on_two_instances_at_once_one_gets_it_and_
     her.waits_for(said("utter_handoff_closing"))
 
 
+FIELDS = ("telegram", "viber", "graph", "rasa", "database_url", "redis_url", "log")  # a Stack but its app
 SHARED = ("database_url", "redis_url", "pseudonym_pepper", "address_key", "telegram_bot_token",
           "telegram_webhook_secret", "telegram_api_base", "counsellor_bot_token", "counsellor_webhook_secret",
           "counsellor_group_chat_id", "first_reply_deadline_seconds")
