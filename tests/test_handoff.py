@@ -255,9 +255,8 @@ async def test_danger_goes_to_the_front_after_the_numbers_without_consent(world)
         await world.close()
 
 
+@pytest.mark.parametrize("world", ["shared"], indirect=True)  # the embedded default is one instance
 async def test_two_counsellors_pressing_take_at_once_on_two_instances_claim_it_once(world):
-    if world.kind == "embedded":
-        pytest.skip("one instance only on the embedded default (in-process live state)")
     one, two = world.instance(), world.instance()
     ana, ben = await counsellor(world, "Ana"), await counsellor(world, "Ben")
     try:
