@@ -9,13 +9,10 @@ only types: Tab, Shift+Tab, Enter, Escape and text; no element is ever clicked.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -23,11 +20,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.handoff.records import Role
 from bot.handoff.service import label_of
+from tests.browser import headless_chromium
 from tests.console_harness import HER, PASSWORD, TELEGRAM_USER_ID, Console, build_console
 from tests.standins.server import Served
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_SECONDS = 10
 MAX_TABS = 80
 
@@ -36,17 +32,8 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail("chromium and chromedriver are not installed: run scripts/install-browser.sh (make test does)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_window_size(1280, 1000)
-    yield driver
-    driver.quit()
+    with headless_chromium(1280, 1000, console_log=True) as driver:
+        yield driver
 
 
 @pytest.fixture

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -38,14 +35,13 @@ from bot import emergency
 from bot.chat_socket import ui_texts
 from bot.responses import render
 from bot.settings import LANGUAGES
+from tests.browser import headless_chromium
 from tests.gateway_harness import running_app
 from tests.helpers import domain
 from tests.stack import free_port
 from tests.standins.rasa import RasaStandIn
 from tests.standins.server import Served
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_SECONDS = 10
 GREETING = {"en": "Hello", "sq": "Përshëndetje", "sr": "Zdravo", "mk": "Здраво"}
 
@@ -202,16 +198,8 @@ def site(proxy) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail("chromium and chromedriver are not installed: run scripts/install-browser.sh (make test does)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_window_size(1280, 900)
-    yield driver
-    driver.quit()
+    with headless_chromium(1280, 900) as driver:
+        yield driver
 
 
 @pytest.fixture
