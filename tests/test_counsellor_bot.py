@@ -332,12 +332,13 @@ async def test_talk_in_the_group_is_ignored(desk: Desk) -> None:
 
 async def test_several_chats_each_labelled_and_words_to_the_chosen_one(desk: Desk) -> None:
     await desk.counsellor("Mira", MIRA)
-    ana, besa = await desk.woman("telegram"), await desk.woman("whatsapp", language="en")
-    for her in (ana, besa):
+    ana, besa, cleo = await desk.woman("telegram"), await desk.woman("whatsapp", language="en"), await desk.woman()
+    for her in (ana, besa, cleo):
         await desk.press(MIRA, f"take:{her.handoff_id}", in_group=True)
     await ana.says("from ana")
     await besa.says("from besa")
     assert desk.texts_to(MIRA)[-2:] == [f"[{ana.label}] from ana", f"[{besa.label}] from besa"]
+    await desk.command(MIRA, f"/end {cleo.label}")  # the chat taken last, so the one chosen, ends
 
     # several and no choice: she is asked which, each chat a button; a press sends the words there
     words_id = await desk.write(MIRA, "hello")
@@ -375,6 +376,29 @@ async def test_several_chats_each_labelled_and_words_to_the_chosen_one(desk: Des
     assert f"[{ana.label}] telegram · sq, for under a minute (selected)" in listing
 
 
+async def test_a_chat_just_taken_gets_the_counsellors_words_and_each_send_names_its_chat(desk: Desk) -> None:
+    """Mira chose Ana, then takes Cleo and reads her history: what she writes next goes to Cleo."""
+    await desk.counsellor("Mira", MIRA)
+    ana, bea, cleo = await desk.woman(), await desk.woman(), await desk.woman()
+    for her in (ana, bea):
+        await desk.press(MIRA, f"take:{her.handoff_id}", in_group=True)
+    await desk.command(MIRA, f"/use {ana.label}")
+    await desk.press(MIRA, f"take:{cleo.handoff_id}", in_group=True)
+    intro = desk.texts_to(MIRA)[-1]
+    assert intro.startswith(f"[{cleo.label}] Yours now") and f"Your replies now go to [{cleo.label}]." in intro
+
+    words = await desk.write(MIRA, "Cleo, call 112 now")
+    assert cleo.sent[-1] == "Cleo, call 112 now"
+    assert "Cleo, call 112 now" not in ana.sent + bea.sent
+    confirmation = desk.calls("sendMessage", chat_id=str(MIRA))[-1]
+    assert confirmation.params["text"] == f"Sent to [{cleo.label}]."
+    assert confirmation.params["reply_parameters"]["message_id"] == words
+
+    await desk.command(MIRA, f"/use {ana.label}")
+    await desk.write(MIRA, "Ana, I am back")
+    assert ana.sent[-1] == "Ana, I am back" and desk.texts_to(MIRA)[-1] == f"Sent to [{ana.label}]."
+
+
 async def test_two_women_on_one_platform_have_different_labels(desk: Desk) -> None:
     await desk.counsellor("Mira", MIRA)
     ana, besa = await desk.woman("telegram"), await desk.woman("telegram")
@@ -387,6 +411,7 @@ async def test_one_chat_needs_no_choice_and_only_text_reaches_her(desk: Desk) ->
     await desk.press(MIRA, f"take:{her.handoff_id}", in_group=True)
     await desk.write(MIRA, "I am here")
     assert her.sent[-1] == "I am here"
+    assert not any(text.startswith("Sent to") for text in desk.texts_to(MIRA))  # one chat: nothing to confuse
     sticker = tg.message_update(90, MIRA, sticker={"file_id": "x", "file_unique_id": "y", "type": "regular",
                                                    "width": 512, "height": 512, "is_animated": False,
                                                    "is_video": False})

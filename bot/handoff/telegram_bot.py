@@ -10,8 +10,10 @@ prefixed with her label, and answers by writing back.
 
 Any instance can handle any update: what it must know about a chat it did not see
 start is in live state (the group post of a request, ``handoff:post:<id>``; the chat a
-counsellor chose with ``/use``, ``handoff:use:<counsellor id>``) or in the update
-itself (a reply names its chat by the label the replied-to message starts with).
+counsellor's words go to, ``handoff:use:<counsellor id>``: the one taken last, or chosen
+with ``/use`` or a button since) or in the update itself (a reply names its chat by the
+label the replied-to message starts with). With several chats each send is confirmed
+with the label it went to.
 
 Only registered counsellors (``helpline counsellors add``) get anything: anyone else
 gets one polite refusal per message or press, and nothing about any chat. Talk in
@@ -254,9 +256,10 @@ class CounsellorBot:
         await self._edit_post(handoff_id, "request_taken", channel=chat.channel, language=chat.language,
                               name=counsellor.display_name)
         if counsellor.telegram_user_id is not None:
+            await self._select(counsellor, chat)  # the one just taken, not one chosen before
             lines = await self._service.lines(counsellor, handoff_id) or []
             history = "\n".join(_line(line) for line in lines) or TEXTS["nothing_yet"]
-            intro = TEXTS["yours"].format(channel=chat.channel, language=chat.language)
+            intro = TEXTS["yours"].format(channel=chat.channel, language=chat.language, label=chat.label)
             await self._send(counsellor.telegram_user_id, f"{intro}\n{history}", label=chat.label)
 
     async def her_message(self, handoff_id: str, counsellor_id: int, text: str) -> None:
@@ -367,11 +370,15 @@ class CounsellorBot:
     # --------------------------------------------------- her chat, relayed
 
     async def _relay(self, update: Update, context: _Context) -> None:
-        """The counsellor's words, to the chat they are for."""
+        """The counsellor's words, to the chat they are for; with several chats, each send says
+        which one it went to (as a reply to the words), so that a wrong one shows at once."""
         chat = await self._target(update, context, relay=True)
         message = update.effective_message
-        if chat is not None and message is not None and message.text:
-            await self._reply(update, context.counsellor, chat, message.text)
+        if chat is None or message is None or not message.text:
+            return
+        if await self._reply(update, context.counsellor, chat, message.text) and \
+                len(await self._service.chats_of(context.counsellor.id)) > 1:
+            await self._answer(update, TEXTS["sent_to"].format(label=chat.label), reply_to=message.message_id)
 
     async def _text_only(self, update: Update, context: _Context) -> None:
         await self._answer(update, TEXTS["text_only"])
@@ -385,8 +392,9 @@ class CounsellorBot:
     async def _target(self, update: Update, context: _Context, label: str | None = None,
                       relay: bool = False) -> ActiveChat | None:
         """The chat a message or command is for: the label given, else the chat of the message
-        replied to, else the counsellor's only chat, else the one chosen with /use. None after
-        saying why not (with several and no choice: asking which, a button per chat)."""
+        replied to, else the counsellor's only chat, else the one chosen last (taken, or picked
+        with /use or a button). None after saying why not (with several and no choice: asking
+        which, a button per chat)."""
         counsellor = context.counsellor
         chats = await self._service.chats_of(counsellor.id)
         message = update.effective_message

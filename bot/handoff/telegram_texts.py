@@ -24,8 +24,8 @@ TEXTS: dict[str, str] = {
     "at_limit": "You are at your limit",
     "gone": "She is no longer waiting",
     # the counsellor's private chat
-    "yours": "Yours now ({channel} · {language}). Write here to answer her; /end when you are done. "
-             "The conversation so far:",
+    "yours": "Yours now ({channel} · {language}). Your replies now go to [{label}]. Write here to answer "
+             "her; /end when you are done. The conversation so far:",
     "nothing_yet": "(nothing yet)",
     "line_her": "her: {text}",
     "line_assistant": "assistant: {text}",
