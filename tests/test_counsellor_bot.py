@@ -50,6 +50,7 @@ from tests.standins.server import Served
 from tests.standins.telegram import BOT_USER, SECRET, SECRET_HEADER, TOKEN, TelegramStandIn
 
 GROUP = -1001234567890
+FIRST_MESSAGE_ID = 1001  # the stand-in numbers the bot's messages from here, in sending order
 MIRA, JONA, STRANGER = 5001, 5002, 6666  # Telegram user ids: two counsellors, someone unregistered
 PEPPER = b"counsellor-bot-test-pepper-" + b"x" * 16
 ALWAYS_OPEN = Schedule(ZoneInfo("UTC"), {day: ((dt.time(0), None),) for day in range(7)}, frozenset())
@@ -113,9 +114,10 @@ class Parts:
 class Desk:
     """One test's world: the service, the bot behind its webhook, the stand-in, and updates."""
 
-    def __init__(self, parts: Parts, client: httpx.AsyncClient, standin: TelegramStandIn) -> None:
-        self.service, self.client, self.standin = parts.service, client, standin
-        self.reach, self.clock, self.assistant = parts.reach, parts.clock, parts.assistant
+    def __init__(self, parts: Parts, client: httpx.AsyncClient, standin: TelegramStandIn,
+                 bot: CounsellorBot) -> None:
+        self.service, self.client, self.standin, self.bot = parts.service, client, standin, bot
+        self.reach, self.clock, self.assistant, self.live = parts.reach, parts.clock, parts.assistant, parts.live
         self._ids = itertools.count(1)
         self._women = itertools.count(900001)
 
@@ -174,6 +176,15 @@ class Desk:
         [answer] = self.calls("answerCallbackQuery", callback_query_id=query_id)
         return answer.params.get("text")
 
+    def message_ids_to(self, user: int) -> list[int]:
+        """The ids the stand-in gave the bot's messages in the user's private chat."""
+        return [FIRST_MESSAGE_ID + index for index, call in enumerate(self.calls("sendMessage"))
+                if call.params["chat_id"] == str(user)]
+
+    async def post_of(self, her: Woman) -> str | None:
+        """What live state keeps of her request's group post."""
+        return await self.live.value_get(f"handoff:post:{her.handoff_id}")
+
 
 def _bot_message(user: int, sent: tg.ApiCall) -> dict[str, Any]:
     """A message the bot sent, as Telegram puts it in the reply to it."""
@@ -226,7 +237,7 @@ async def desk(parts, standin, api) -> AsyncIterator[Desk]:
     bot = CounsellorBot(Credentials(TOKEN, SECRET, GROUP, api), parts.service, parts.live)
     await bot.start()
     async with webhook_client(bot) as client:
-        yield Desk(parts, client, standin)
+        yield Desk(parts, client, standin, bot)
     await bot.stop()
 
 
@@ -275,6 +286,46 @@ async def test_take_answers_every_press_and_refuses_what_cannot_be_taken(desk: D
     assert [e.params["message_id"] for e in edits] == ["1001", "1003"]
     assert edits[1].params["text"] == f"[{third.label}]: no longer waiting."
     assert [w.handoff_id for w in await desk.service.waiting()] == [second.handoff_id]
+
+
+@pytest.mark.parametrize("why", ["cancelled", "blocked"])
+async def test_a_request_that_left_the_queue_loses_its_take_button(desk: Desk, why: str) -> None:
+    await desk.counsellor("Mira", MIRA)
+    her = await desk.woman()
+    await desk.bot.closed(her.handoff_id, why)  # the service's event: nobody took it, nobody will
+    [edit] = desk.calls("editMessageText")
+    assert edit.params["message_id"] == "1001" and "reply_markup" not in edit.params
+    assert edit.params["text"] == f"[{her.label}]: no longer waiting."
+    assert await desk.post_of(her) is None  # live state forgets the post
+
+
+async def test_an_erased_request_leaves_nothing_of_her_in_the_group(desk: Desk) -> None:
+    await desk.counsellor("Mira", MIRA)
+    her = await desk.woman()
+    await desk.bot.closed(her.handoff_id, "erased")
+    [edit] = desk.calls("editMessageText")
+    assert edit.params["message_id"] == "1001" and "reply_markup" not in edit.params
+    assert edit.params["text"] == "This request is closed."
+    assert await desk.post_of(her) is None
+
+
+async def test_her_erasure_deletes_the_bots_copies_of_her_chat_in_every_counsellors_chat(desk: Desk) -> None:
+    await desk.counsellor("Mira", MIRA)
+    jona = await desk.counsellor("Jona", JONA)
+    her = await desk.woman(before=("he is outside the door",))
+    await desk.press(MIRA, f"take:{her.handoff_id}", in_group=True)
+    await her.says("he took my phone")
+    await desk.command(MIRA, f"/transfer {jona}")
+    await her.says("I am at my sister's")
+    copies_of_mira, copies_of_jona = desk.message_ids_to(MIRA), desk.message_ids_to(JONA)
+
+    await desk.service.erase(her.sender_id)
+
+    deleted = {call.params["chat_id"]: call.params["message_ids"] for call in desk.calls("deleteMessages")}
+    assert deleted == {str(MIRA): copies_of_mira, str(JONA): copies_of_jona}
+    assert desk.texts_to(JONA)[-1] == f"[{her.label}] She erased her data; the chat has ended."
+    assert desk.calls("editMessageText")[-1].params["text"] == "This request is closed."
+    assert await desk.post_of(her) is None
 
 
 async def test_take_from_the_queue_command(desk: Desk) -> None:
@@ -449,6 +500,7 @@ async def test_end_returns_her_to_the_assistant(desk: Desk) -> None:
     assert desk.texts_to(MIRA)[-1] == f"[{her.label}] The chat has ended; she is back with the assistant."
     assert await desk.service.chats_of(1) == []
     assert len(her.sent) == 2  # who joined, then the closing message
+    assert await desk.post_of(her) is None  # over for good: live state forgets its group post
     await desk.command(MIRA, "/end")
     assert desk.texts_to(MIRA)[-1] == "You hold no chat. /queue shows who is waiting."
 

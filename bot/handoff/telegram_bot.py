@@ -15,6 +15,17 @@ with ``/use`` or a button since) or in the update itself (a reply names its chat
 label the replied-to message starts with). With several chats each send is confirmed
 with the label it went to.
 
+A request's group post loses its Take button once it cannot be taken (``closed``: she
+stopped waiting, was blocked or erased; ``taken``); when she is erased, it keeps nothing
+of her (no label, need or place), and live state forgets the post once the chat is over.
+
+Her words also reach Telegram as copies in the counsellors' private chats (the chat so
+far, each of her messages), and Telegram lets a bot delete its own messages only for 48
+hours. The ids of the bot's messages about a chat are kept that long in live state
+(``handoff:copies:<id>``, no text), so that her erasure deletes them in every counsellor's
+chat they went to. Older copies, and what counsellors wrote there themselves, stay in
+the counsellors' Telegram, where the helpline cannot erase them: counsellors delete them.
+
 Only registered counsellors (``helpline counsellors add``) get anything: anyone else
 gets one polite refusal per message or press, and nothing about any chat. Talk in
 groups is ignored; only the buttons of the group post are pressed there.
@@ -27,12 +38,13 @@ import json
 import logging
 import re
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
-from telegram.constants import ChatType, MessageLimit
+from telegram.constants import BulkRequestLimit, ChatType, MessageLimit
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -60,6 +72,8 @@ logger = logging.getLogger(__name__)
 CREDENTIALS = ("COUNSELLOR_BOT_TOKEN", "COUNSELLOR_WEBHOOK_SECRET", "COUNSELLOR_GROUP_CHAT_ID")
 ALLOWED_UPDATES = ("message", "callback_query")
 STATE_SECONDS = 86400.0  # the group post and a counsellor's chosen chat, in live state
+COPIES_SECONDS = 48 * 3600.0  # Telegram lets a bot delete its messages this long after sending them
+ERASED = "erased"  # why a chat ended or closed: her data was erased
 MAX_START_DELAY_SECONDS = 30.0  # between attempts to reach Telegram at start
 QUEUE_SHOWN = 20  # /queue lists (and offers Take for) the first ones only
 TAKE_ANSWERS = {TakeStatus.TAKEN: "taken", TakeStatus.ALREADY_TAKEN: "already_taken",
@@ -260,13 +274,26 @@ class CounsellorBot:
             lines = await self._service.lines(counsellor, handoff_id) or []
             history = "\n".join(_line(line) for line in lines) or TEXTS["nothing_yet"]
             intro = TEXTS["yours"].format(channel=chat.channel, language=chat.language, label=chat.label)
-            await self._send(counsellor.telegram_user_id, f"{intro}\n{history}", label=chat.label)
+            await self._send(counsellor.telegram_user_id, f"{intro}\n{history}", label=chat.label,
+                             about=handoff_id)
 
     async def her_message(self, handoff_id: str, counsellor_id: int, text: str) -> None:
         await self._tell(counsellor_id, handoff_id, text)
 
     async def ended(self, handoff_id: str, counsellor_id: int, why: str) -> None:
+        """Tell the counsellor; the chat is over for good (its post already says who took it)."""
+        if why == ERASED:
+            await self._delete_copies(handoff_id)
         await self._tell(counsellor_id, handoff_id, TEXTS.get(f"ended_{why}", TEXTS["ended"]))
+        await self._forget_post(handoff_id, "request_erased" if why == ERASED else None)
+
+    async def closed(self, handoff_id: str, why: str) -> None:
+        """It left the queue without a counsellor ("cancelled", "blocked", "erased"): its post
+        loses the Take button (erased: her label and details too). A counsellor may have had
+        the chat before it went back to the queue: her erasure deletes their copies."""
+        if why == ERASED:
+            await self._delete_copies(handoff_id)
+        await self._forget_post(handoff_id, "request_erased" if why == ERASED else "request_gone")
 
     async def released(self, handoff_id: str, counsellor_id: int, why: str) -> None:
         await self._tell(counsellor_id, handoff_id, TEXTS.get(f"released_{why}", TEXTS["released"]))
@@ -277,7 +304,8 @@ class CounsellorBot:
         if counsellor is None or counsellor.telegram_user_id is None:
             return
         post = await self._post(handoff_id)
-        await self._send(counsellor.telegram_user_id, text, label=post.label if post else "?")
+        await self._send(counsellor.telegram_user_id, text, label=post.label if post else "?",
+                         about=handoff_id)
 
     # ------------------------------------------------------------ commands
 
@@ -439,7 +467,7 @@ class CounsellorBot:
         result = await self._service.take(context.counsellor.id, handoff_id)
         await query.answer(TEXTS[TAKE_ANSWERS[result.status]])
         if result.status == TakeStatus.GONE:
-            await self._edit_post(handoff_id, "request_gone")
+            await self._forget_post(handoff_id, "request_gone")
         # taken: the service's ``taken`` event updates the post and sends the chat so far
 
     async def _pick(self, update: Update, context: _Context) -> None:
@@ -482,7 +510,8 @@ class CounsellorBot:
         _, text = replies[int(index)]
         if await self._reply(update, context.counsellor, chat, text):
             await query.answer(TEXTS["sent_to"].format(label=chat.label))
-            await self._answer(update, TEXTS["canned_sent"].format(text=text), label=chat.label)
+            await self._answer(update, TEXTS["canned_sent"].format(text=text), label=chat.label,
+                               about=chat.handoff_id)
         else:
             await query.answer()
 
@@ -511,16 +540,36 @@ class CounsellorBot:
             await self._send(update.effective_chat.id, text, **options)
 
     async def _send(self, chat_id: int, text: str, *, label: str | None = None, buttons: Buttons = (),
-                    reply_to: int | None = None) -> None:
+                    reply_to: int | None = None, about: str | None = None) -> None:
         """``text`` in as many messages as it takes, each starting with ``[label]`` (when about one
-        of her chats); the buttons under the last, the first replying to ``reply_to``."""
+        of her chats); the buttons under the last, the first replying to ``reply_to``. ``about``:
+        the handoff whose words these are: the messages' ids are kept for her erasure."""
         prefix = f"[{label}] " if label else ""
         parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH - len(prefix))
+        sent = []
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            await self._bot.send_message(
+            message = await self._bot.send_message(
                 chat_id, prefix + part, reply_markup=_keyboard(buttons) if last else None,
                 reply_parameters=ReplyParameters(reply_to) if reply_to and index == 0 else None)
+            sent.append(f"{chat_id}:{message.message_id}")
+        if about is not None:
+            await self._live.list_push(_copies_key(about), sent, COPIES_SECONDS)
+
+    async def _delete_copies(self, handoff_id: str) -> None:
+        """Her erasure: the bot's messages about her chat go from the counsellors' private chats
+        (those Telegram still lets it delete; a failure costs only those)."""
+        by_chat: dict[int, list[int]] = defaultdict(list)
+        for copy in await self._live.list_take(_copies_key(handoff_id)):
+            chat_id, _, message_id = copy.rpartition(":")
+            by_chat[int(chat_id)].append(int(message_id))
+        batch = BulkRequestLimit.MAX_LIMIT
+        for chat_id, ids in by_chat.items():
+            for start in range(0, len(ids), batch):
+                try:
+                    await self._bot.delete_messages(chat_id, ids[start:start + batch])
+                except TelegramError as error:
+                    logger.warning("copies of an erased chat were not deleted: %s", type(error).__name__)
 
     async def _edit_post(self, handoff_id: str, text: str, **values: str) -> None:
         """Rewrite the request's group post (its button goes); a failure only costs the update."""
@@ -533,6 +582,12 @@ class CounsellorBot:
         except TelegramError as error:
             logger.warning("a request's group post was not updated: %s", type(error).__name__)
 
+    async def _forget_post(self, handoff_id: str, text: str | None) -> None:
+        """The request is over for good: its post says ``text`` (if given), live state forgets it."""
+        if text is not None:
+            await self._edit_post(handoff_id, text)
+        await self._live.delete(_post_key(handoff_id))
+
     async def _remember(self, handoff_id: str, post: _Post) -> None:
         raw = json.dumps({"label": post.label, "message_id": post.message_id})
         await self._live.value_set(_post_key(handoff_id), raw, STATE_SECONDS)
@@ -544,6 +599,10 @@ class CounsellorBot:
 
 def _post_key(handoff_id: str) -> str:
     return f"handoff:post:{handoff_id}"
+
+
+def _copies_key(handoff_id: str) -> str:
+    return f"handoff:copies:{handoff_id}"
 
 
 def _use_key(counsellor_id: int) -> str:

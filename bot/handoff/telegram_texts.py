@@ -18,6 +18,7 @@ TEXTS: dict[str, str] = {
     "take_button": "Take [{label}]",
     "request_taken": "[{label}] {channel} · {language}: taken by {name}.",
     "request_gone": "[{label}]: no longer waiting.",
+    "request_erased": "This request is closed.",  # her data was erased: nothing of her stays
     # answers to Take
     "taken": "Taken",
     "already_taken": "Someone else took it",
