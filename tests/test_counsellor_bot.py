@@ -602,6 +602,19 @@ async def test_the_webhook_refuses_what_is_not_an_update(desk: Desk) -> None:
     assert (await desk.client.post("/webhooks/counsellor", content=big, headers=headers)).status_code == 413
 
 
+async def test_an_update_delivered_again_is_acknowledged_and_ignored(desk: Desk) -> None:
+    await desk.counsellor("Mira", MIRA)
+    her = await desk.woman()
+    await desk.press(MIRA, f"take:{her.handoff_id}", in_group=True)
+    update = tg.text_update(4242, MIRA, "I am here with you", message_id=77)
+    for _ in range(2):  # Telegram delivers it again when our answer got lost
+        assert (await desk.post(update)).status_code == 200
+    assert her.sent.count("I am here with you") == 1
+    other = tg.text_update(4243, MIRA, "I am here with you", message_id=78)  # written twice: sent twice
+    assert (await desk.post(other)).status_code == 200
+    assert her.sent.count("I am here with you") == 2
+
+
 async def test_the_webhook_is_not_found_when_the_bot_is_off() -> None:
     async with webhook_client(None) as client:
         response = await client.post("/webhooks/counsellor", content=b"{}", headers=tg.webhook_headers())

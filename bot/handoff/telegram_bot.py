@@ -38,6 +38,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ logger = logging.getLogger(__name__)
 CREDENTIALS = ("COUNSELLOR_BOT_TOKEN", "COUNSELLOR_WEBHOOK_SECRET", "COUNSELLOR_GROUP_CHAT_ID")
 ALLOWED_UPDATES = ("message", "callback_query")
 STATE_SECONDS = 86400.0  # the group post and a counsellor's chosen chat, in live state
+SEEN_SECONDS = 86400.0  # an update's id is remembered this long (Telegram keeps undelivered ones 24 h)
 COPIES_SECONDS = 48 * 3600.0  # Telegram lets a bot delete its messages this long after sending them
 ERASED = "erased"  # why a chat ended or closed: her data was erased
 MAX_START_DELAY_SECONDS = 30.0  # between attempts to reach Telegram at start
@@ -210,10 +212,15 @@ class CounsellorBot:
             raise ValueError("not a Telegram update") from error
 
     async def process(self, update: Update) -> None:
-        """Handle one update (a handler's failure is logged, and a press still answered);
-        NotReady before the bot could start."""
+        """Handle one update once, on whichever instance gets it first (Telegram delivers an
+        update again when it missed our answer: the counsellor's words must not reach her
+        twice); a handler's failure is logged, and a press still answered. NotReady before the
+        bot could start."""
         if not self.ready:
             raise NotReady("the counsellor bot has not reached Telegram yet")
+        if not await self._live.lock(f"counsellor-update:{update.update_id}", uuid.uuid4().hex, SEEN_SECONDS):
+            logger.info("the counsellor bot ignored an update delivered again")
+            return
         await self.application.process_update(update)
 
     def _add_handlers(self) -> None:

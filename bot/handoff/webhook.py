@@ -6,7 +6,7 @@
 - 400: not JSON, or not an update;
 - 503: the bot has not reached Telegram since the app started (Telegram delivers again);
 - 200: handled (the answer comes once the update was processed, so Telegram sends the
-  next update of a chat after this one).
+  next update of a chat after this one), or delivered again and ignored (by ``update_id``).
 
 The route must be included before the platforms' ``/webhooks/{platform}``, which would
 otherwise take the path.
