@@ -471,6 +471,19 @@ async def test_one_chat_needs_no_choice_and_only_text_reaches_her(desk: Desk) ->
     assert her.sent[-1] == "I am here"
 
 
+async def test_words_that_could_not_reach_her_are_said_not_delivered(desk: Desk, monkeypatch) -> None:
+    await desk.counsellor("Mira", MIRA)
+    her = await desk.woman()
+    await desk.press(MIRA, f"take:{her.handoff_id}", in_group=True)
+
+    async def unreachable(counsellor_id: int, handoff_id: str, text: str) -> bool:
+        return False  # the service's answer when her address is gone: the chat is still Mira's
+
+    monkeypatch.setattr(desk.service, "reply", unreachable)
+    await desk.write(MIRA, "are you safe?")
+    assert desk.texts_to(MIRA)[-1] == f"[{her.label}] Not delivered: she can no longer be reached."
+
+
 async def test_words_with_no_chat_and_unknown_labels(desk: Desk) -> None:
     await desk.counsellor("Mira", MIRA)
     await desk.write(MIRA, "anyone?")

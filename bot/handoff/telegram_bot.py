@@ -419,9 +419,12 @@ class CounsellorBot:
         await self._answer(update, TEXTS["text_only"])
 
     async def _reply(self, update: Update, counsellor: Counsellor, chat: ActiveChat, text: str) -> bool:
+        """The words to her; when they did not go: not delivered (the chat is still theirs), or not
+        theirs any more."""
         if await self._service.reply(counsellor.id, chat.handoff_id, text):
             return True
-        await self._answer(update, TEXTS["not_yours"], label=chat.label)
+        held = await self._held(counsellor, chat.handoff_id) is not None
+        await self._answer(update, TEXTS["not_delivered" if held else "not_yours"], label=chat.label)
         return False
 
     async def _target(self, update: Update, context: _Context, label: str | None = None,

@@ -53,6 +53,7 @@ TEXTS: dict[str, str] = {
     "which_command": "You hold several chats: choose one with /use LABEL, or reply to one of its messages.",
     "no_such_chat": "You hold no chat [{label}].",
     "not_yours": "Not yours any more.",
+    "not_delivered": "Not delivered: she can no longer be reached.",
     "selected": "Now writing to [{label}].",
     "sent_to": "Sent to [{label}].",
     "already_sent": "Already sent",
