@@ -97,7 +97,7 @@ async def test_a_good_login_opens_a_strict_session_any_instance_knows(console):
         assert len(token) >= 43  # 32 random bytes
         # Live state keeps the token's hash, never the token.
         key = f"console:session:{hashlib.sha256(token.encode()).hexdigest()}"
-        assert await console.live.value_get(key) == str(anna.id)
+        assert (await console.live.value_get(key)).startswith(f"{anna.id}:")
         assert await console.live.value_get(f"console:session:{token}") is None
         assert (await client.get("/console/api/me")).json()["name"] == "Anna"
 
@@ -486,6 +486,25 @@ async def test_the_event_stream_pushes_the_queue_chats_and_new_lines_until_signe
     lines = [(data, event_id) for name, data, event_id in events if name == "lines"]
     assert [line["text"] for data, _ in lines for line in data["lines"]] == ["Are you still there?"]
     assert lines[0][1] == str(lines[0][0]["lines"][-1]["id"])  # the id a reconnecting page resumes after
+
+
+async def test_a_removed_counsellor_is_signed_out_of_an_open_stream_and_of_every_request(
+        console, clients, monkeypatch):
+    anna = await console.add("Anna", "anna")
+    await console.her_request()
+    client = await clients("anna")
+    polls = Polls(monkeypatch, console.service)
+    stream = asyncio.create_task(client.get("/console/api/events"))
+    await polls.next()
+    await console.service.counsellors.remove(anna.id)  # by an administrator, while her page is open
+    events = events_of((await asyncio.wait_for(stream, 5)).text)
+    assert [name for name, _, _ in events][-1] == "signed_out"
+    assert (await client.get("/console/api/queue")).status_code == 401
+
+    cleo = await console.add("Cleo", "cleo", role=Role.ADMIN)  # on SQLite she may get Anna's old id
+    for path in ("me", "queue", "audit", "events"):
+        assert (await client.get(f"/console/api/{path}")).status_code == 401, path
+    assert (await (await clients("cleo")).get("/console/api/me")).json()["id"] == cleo.id
 
 
 async def test_the_event_stream_refuses_a_chat_the_viewer_never_handled(console, clients, monkeypatch):

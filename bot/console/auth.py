@@ -5,8 +5,11 @@ app instance knows a session another one opened, and a login's failures count on
 every instance together.
 
 - A session is a random 32-byte token in the counsellor's cookie; live state keeps only
-  its SHA-256 (``console:session:<hash>`` → counsellor id) for ``SESSION_SECONDS``. A
-  copy of live state therefore holds no usable token. Signing out deletes the entry.
+  its SHA-256 (``console:session:<hash>`` → counsellor id and registration time) for
+  ``SESSION_SECONDS``. A copy of live state therefore holds no usable token. Signing out
+  deletes the entry. A session is good only while its counsellor is registered: removed,
+  they are signed out at their next request or poll, even if a counsellor registered
+  since was given the same id (SQLite reuses the highest one).
 - A login name may fail ``MAX_FAILURES`` times within ``FAILURE_WINDOW_SECONDS``. Each
   attempt first takes one of ``MAX_FAILURES`` expiring slots (locks) of that login
   before its password is checked; a failure keeps its slot until it expires, a success
@@ -16,11 +19,14 @@ every instance together.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
 
+from bot.handoff.counsellors import CounsellorDirectory
+from bot.handoff.records import Counsellor
 from bot.live import LiveState
 
 SESSION_SECONDS = 12 * 3600
@@ -35,21 +41,27 @@ def _digest(text: str) -> str:
 class Sessions:
     """Console sessions: token in the cookie, its hash in live state."""
 
-    def __init__(self, live: LiveState) -> None:
+    def __init__(self, live: LiveState, counsellors: CounsellorDirectory) -> None:
         self._live = live
+        self._counsellors = counsellors
 
-    async def open(self, counsellor_id: int) -> str:
+    async def open(self, counsellor: Counsellor) -> str:
         """A new session for the counsellor; returns the token for the cookie."""
         token = secrets.token_urlsafe(32)
-        await self._live.value_set(self._key(token), str(counsellor_id), SESSION_SECONDS)
+        value = f"{counsellor.id}:{_registered(counsellor)}"
+        await self._live.value_set(self._key(token), value, SESSION_SECONDS)
         return token
 
-    async def counsellor_of(self, token: str | None) -> int | None:
-        """The counsellor id of a live session, or None (absent, expired, signed out)."""
-        if not token:
+    async def counsellor_of(self, token: str | None) -> Counsellor | None:
+        """The counsellor of a live session; None when it is absent, expired or signed out, or
+        its counsellor is no longer registered."""
+        value = await self._live.value_get(self._key(token)) if token else None
+        counsellor_id, _, registered = (value or "").partition(":")
+        if not counsellor_id.isdigit():
             return None
-        value = await self._live.value_get(self._key(token))
-        return int(value) if value is not None else None
+        counsellor = await self._counsellors.by_id(int(counsellor_id))
+        same = counsellor is not None and _registered(counsellor) == registered
+        return counsellor if same else None
 
     async def close(self, token: str) -> None:
         await self._live.delete(self._key(token))
@@ -57,6 +69,13 @@ class Sessions:
     @staticmethod
     def _key(token: str) -> str:
         return f"console:session:{_digest(token)}"
+
+
+def _registered(counsellor: Counsellor) -> str:
+    """When the counsellor was registered, in UTC: the same however the database returns it
+    (SQLite without its zone). It tells a removed counsellor from a new one with their id."""
+    at = counsellor.created_at
+    return (at.astimezone(dt.UTC) if at.tzinfo else at).replace(tzinfo=None).isoformat()
 
 
 @dataclass(frozen=True)

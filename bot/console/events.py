@@ -9,8 +9,8 @@ shared state (live state and the database) sees them all. It pushes
 - ``me``: the viewer, when away/back changed (also from the Telegram bot);
 - ``lines``: new lines of the chat the page shows (``chat``), with the last line id as
   the event id, so that a reconnecting ``EventSource`` resumes after it;
-- ``refused``: the viewer may not read that chat; ``signed_out``: the session ended (the
-  stream then ends).
+- ``refused``: the viewer may not read that chat; ``signed_out``: the session ended, or
+  the viewer is no longer a registered counsellor (the stream then ends).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class EventStream:
         """The stream's text, chunk by chunk."""
         last_write = time.monotonic()
         while not await self._gone():
-            if await self._sessions.counsellor_of(self._token) != self._viewer.id:
+            current = await self._sessions.counsellor_of(self._token)  # removed meanwhile: None
+            if current is None or current.id != self._viewer.id:
                 yield event("signed_out", {})
                 return
             for chunk in await self._changes():

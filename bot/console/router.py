@@ -118,13 +118,11 @@ CHANGES = [Depends(state_changing)]
 
 def make_router(service: HandoffService, live: LiveState, settings: Settings) -> APIRouter:
     """The console's routes over the handoff service and the shared live state."""
-    sessions = Sessions(live)
+    sessions = Sessions(live, service.counsellors)
     router = APIRouter(prefix="/console", route_class=_Hardened, include_in_schema=False)
 
     async def viewer(request: Request) -> Counsellor:
-        counsellor_id = await sessions.counsellor_of(request.cookies.get(COOKIE))
-        counsellor = (await service.counsellors.by_id(counsellor_id)
-                      if counsellor_id is not None else None)
+        counsellor = await sessions.counsellor_of(request.cookies.get(COOKIE))
         if counsellor is None:
             raise refused(401, "signed_out")
         return counsellor
@@ -168,7 +166,7 @@ def _add_sign_in(router: APIRouter, service: HandoffService, sessions: Sessions,
             await service.audit(await actor_of(body.login), "login_failed", detail="console")
             raise refused(401, "wrong_login")
         await limiter.succeeded(attempt)
-        token = await sessions.open(counsellor.id)
+        token = await sessions.open(counsellor)
         response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, path=COOKIE_PATH,
                             secure=secure_cookie, httponly=True, samesite="strict")
         await service.audit(counsellor.id, "login", detail="console")
