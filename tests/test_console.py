@@ -314,6 +314,22 @@ async def test_take_reply_note_end(console, clients):
     assert {row.handoff_id for row in console.audit() if row.action != "login"} == {handoff_id}
 
 
+async def test_a_reply_that_could_not_reach_her_is_said_not_delivered(console, clients, monkeypatch):
+    await console.add("Anna", "anna")
+    handoff_id = await console.her_request()
+    client = await clients("anna")
+    await post(client, "take", handoff_id=handoff_id)
+
+    async def unreachable(counsellor_id: int, handoff_id: str, text: str) -> bool:
+        return False  # the service's answer when her address is gone: the chat is still Anna's
+
+    monkeypatch.setattr(console.service, "reply", unreachable)
+    response = await post(client, "reply", handoff_id=handoff_id, text="Are you safe?")
+    assert (response.status_code, response.json()) == (409, {"detail": "not_delivered"})
+    script = (await client.get("/console/static/texts.json")).json()
+    assert script["not_delivered"].startswith("Your message was not delivered")
+
+
 async def test_a_counsellor_cannot_read_a_chat_they_never_handled(console, clients):
     await console.add("Anna", "anna")
     bora = await console.add("Bora", "bora")

@@ -249,7 +249,11 @@ def _add_acting(router: APIRouter, service: HandoffService,
 
     @router.post("/api/reply", dependencies=CHANGES)
     async def reply(body: TextIn, me: Me) -> dict[str, bool]:
-        return done(await service.reply(me.id, body.handoff_id, body.text))
+        """409 ``not_delivered`` when the chat is still theirs but she cannot be reached."""
+        if await service.reply(me.id, body.handoff_id, body.text):
+            return {"ok": True}
+        held = any(chat.handoff_id == body.handoff_id for chat in await service.chats_of(me.id))
+        raise refused(409, "not_delivered" if held else "not_yours")
 
     @router.post("/api/note", dependencies=CHANGES)
     async def note(body: TextIn, me: Me) -> dict[str, bool]:

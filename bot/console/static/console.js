@@ -387,7 +387,7 @@
       say(t(done));
       return true;
     }
-    warn(t(result.code === 'not_yours' ? 'not_yours' : 'error'));
+    warn(t(['not_yours', 'not_delivered'].includes(result.code) ? result.code : 'error'));
     return false;
   }
 
