@@ -53,6 +53,10 @@ T = TypeVar("T")
 
 Deliver = Callable[[list[BotMessage]], Awaitable[None]]
 
+# A message that waited past its deadline (in a queue) still gets the assistant's answer
+# alone if it comes this quickly, rather than the numbers and then the answer.
+LATE_GRACE_SECONDS = 0.1
+
 # A message the assistant never got is tried again after 1, 2, 4 … 60 s: about an hour in all.
 RETRY_ATTEMPTS = 60
 MAX_RETRY_DELAY_SECONDS = 60.0
@@ -139,16 +143,17 @@ class Conversations:
         async def collect(replies: list[BotMessage]) -> None:
             collected.extend(replies)
 
+        await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
         if await self._intercepted(sender_id, text, collect):
             late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
             return late + collected
         turn = asyncio.ensure_future(self._turn(sender_id, text))
-        await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
         late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
         first = await self._first_answer(sender_id, text, turn, started)
         if first.reason == "slow":
             self._finish_behind(sender_id, turn)
-        await self._hand_off(sender_id, text, first.handoff, collect, "web")
+        if not await self._hand_off(sender_id, text, None, collect, "web") and first.handoff:
+            await self._hand_off(sender_id, "", first.handoff, collect, "web")
         if first.fallback:
             return first.fallback + first.replies + late + collected  # the numbers first
         if first.numbers_given:
@@ -166,7 +171,8 @@ class Conversations:
         turn's replies follow when they come. Returns ``Outcome.RETRY`` when the
         assistant never got the message (down): the caller keeps it and calls
         again later with ``fallback_given=True``, so that she is not sent the
-        numbers twice for one message. Raises only what ``deliver`` raises.
+        numbers twice for one message. Raises what ``deliver`` raises (a failing handoff
+        lets the assistant answer, or answers with the numbers).
         """
         outcome, rest = await self.answer_first(sender_id, text, deliver, fallback_given=fallback_given,
                                                 channel=channel)
@@ -187,40 +193,39 @@ class Conversations:
         handoff takes the message and the assistant is not asked. A turn that asks for a
         counsellor, and a message the safety lexicon flags, start a handoff on ``channel``.
         """
-        if await self._intercepted(sender_id, text, deliver, numbers_given=fallback_given):
-            return Outcome.DONE, None
         waited = max(0.0, time.time() - since) if since else 0.0
         started = asyncio.get_running_loop().time() - waited
+        await self._guarded("touch", self._store.touch(sender_id, time.time()), None)  # her activity, either way
+        if await self._intercepted(sender_id, text, deliver, numbers_given=fallback_given):
+            return Outcome.DONE, None
         turn = asyncio.ensure_future(self._turn(sender_id, text))
-        await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
         first = await self._first_answer(sender_id, text, turn, started)
         if first.fallback and not fallback_given:
             await deliver(first.fallback)
         if first.replies:
             await deliver(first.replies)
+        # Danger or self-harm: a person too, however the turn ends (once: not on a retry).
+        flagged = not fallback_given and await self._hand_off(sender_id, text, None, deliver, channel)
         if first.reason == "slow":
-            return Outcome.DONE, self._rest(sender_id, text, turn, deliver, channel)
-        if first.reason == "unavailable" and not fallback_given:
-            await self._hand_off(sender_id, text, None, deliver, channel)  # danger: a person too
-        if first.reason != "unavailable":
-            await self._hand_off(sender_id, text, first.handoff, deliver, channel)
+            return Outcome.DONE, self._rest(sender_id, turn, deliver, channel, flagged)
+        if first.handoff and not flagged:
+            await self._hand_off(sender_id, "", first.handoff, deliver, channel)
         return (Outcome.RETRY if first.reason == "unavailable" else Outcome.DONE), None
 
-    async def _rest(self, sender_id: str, text: str, turn: asyncio.Future[Turn], deliver: Deliver,
-                    channel: str) -> Outcome:
+    async def _rest(self, sender_id: str, turn: asyncio.Future[Turn], deliver: Deliver, channel: str,
+                    flagged: bool) -> Outcome:
         """The late replies of a slow turn, delivered when they come."""
         try:
             finished = await turn
         except AssistantUnavailable as error:
-            if error.reached:
-                await self._hand_off(sender_id, text, None, deliver, channel)
             return Outcome.DONE if error.reached else Outcome.RETRY
         except Exception:  # noqa: BLE001 - it failed after she was answered
             logger.error("a slow turn failed after the safety fallback")
             return Outcome.DONE
         if finished.replies:
             await deliver(finished.replies)
-        await self._hand_off(sender_id, text, finished.handoff, deliver, channel)
+        if finished.handoff and not flagged:
+            await self._hand_off(sender_id, "", finished.handoff, deliver, channel)
         return Outcome.DONE
 
     async def _intercepted(self, sender_id: str, text: str, deliver: Deliver, numbers_given: bool = False) -> bool:
@@ -234,16 +239,17 @@ class Conversations:
             return False
 
     async def _hand_off(self, sender_id: str, text: str, request: dict[str, Any] | None,
-                        deliver: Deliver, channel: str) -> None:
-        """Start a handoff when the assistant asked for one, or her message is flagged
-        (danger, self-harm: deterministic, whatever the model predicted)."""
+                        deliver: Deliver, channel: str) -> bool:
+        """Start a handoff when her message is flagged (danger, self-harm: deterministic,
+        whatever the model predicted), or the assistant asked for one (``request``, its
+        directive); whether one was asked for."""
         if self._handoff is None:
-            return
+            return False
         reason = flagged_reason(self._fallback.flags(text))
         if reason is None and request is not None:
             reason = Reason(request.get("reason", Reason.ASKED))
         if reason is None:
-            return
+            return False
         request = request or {}
         context = await self.context_of(sender_id)
         language = context.get("language") or request.get("language") or self._fallback.default_language
@@ -257,6 +263,7 @@ class Conversations:
             logger.error("handoff request failed: %s", type(error).__name__)
             if reason not in (Reason.DANGER, Reason.SELF_HARM):  # those have them already
                 await deliver(self._fallback.replies(text, language, context.get("country")))
+        return True
 
     async def context_of(self, sender_id: str) -> dict[str, Any]:
         """Her language and country as the assistant last reported them ({} when unknown)."""
@@ -269,7 +276,7 @@ class Conversations:
         say; otherwise the safety fallback (numbers first) and whatever the turn said."""
         remaining = self._deadline - (asyncio.get_running_loop().time() - started)
         try:
-            finished = await asyncio.wait_for(asyncio.shield(turn), max(0.0, remaining))
+            finished = await asyncio.wait_for(asyncio.shield(turn), max(LATE_GRACE_SECONDS, remaining))
         except asyncio.TimeoutError:
             reason, replies = "slow", []
         except AssistantUnavailable as error:
@@ -328,10 +335,16 @@ class Conversations:
                 finished = await turn
             except Exception:  # noqa: BLE001 - it failed after she was answered: nothing to keep
                 return
-            if not finished.erased:  # erased at her request: keep nothing, not even the confirmation
-                await self._guarded(
-                    "keep late replies", self._store.keep_late_replies(sender_id, finished.replies), None
-                )
+            if finished.erased:  # erased at her request: keep nothing, not even the confirmation
+                return
+            replies = list(finished.replies)
+
+            async def collect(more: list[BotMessage]) -> None:
+                replies.extend(more)
+
+            if finished.handoff:  # she asked for a person: the handoff's question comes with them
+                await self._hand_off(sender_id, "", finished.handoff, collect, "web")
+            await self._guarded("keep late replies", self._store.keep_late_replies(sender_id, replies), None)
 
         task = asyncio.ensure_future(keep())
         self._late_turns.add(task)

@@ -70,8 +70,9 @@ class HerChannel:
 
     sent: list[tuple[str, str]] = field(default_factory=list)
 
-    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> None:
+    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
         self.sent.extend((sender_id, message.text or "") for message in messages)
+        return True
 
     def texts(self, sender_id: str = HER) -> list[str]:
         return [text for sender, text in self.sent if sender == sender_id]

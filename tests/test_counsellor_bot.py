@@ -62,8 +62,9 @@ class Reach:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> None:
+    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
         self.sent.extend((sender_id, message.text or "") for message in messages)
+        return True
 
     def to(self, sender_id: str) -> list[str]:
         return [text for sender, text in self.sent if sender == sender_id]

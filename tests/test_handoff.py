@@ -60,6 +60,9 @@ class Frontend:
     async def released(self, handoff_id, counsellor_id, why):
         self.events.append(("released", handoff_id, why))
 
+    async def closed(self, handoff_id, why):
+        self.events.append(("closed", handoff_id, why))
+
     def of(self, kind: str) -> list[tuple]:
         return [event for event in self.events if event[0] == kind]
 
@@ -68,7 +71,7 @@ class AskingAssistant(EchoAssistant):
     """Echoes, and asks for a person when she writes "a person please"."""
 
     async def send(self, sender_id, text):
-        if text == "a person please":
+        if text in ("a person please", "/request_human"):
             await super().send(sender_id, text)
             return [BotMessage(custom={HANDOFF_DIRECTIVE: {"reason": "asked", "need": "shelter"}})]
         return await super().send(sender_id, text)
@@ -565,5 +568,153 @@ async def test_a_removed_counsellors_chats_return_to_the_queue(world):
         await one.service.sweep()
         await until(lambda: say(world, "utter_handoff_returned", position=1) in one.texts("rm"))
         assert [w.handoff_id for w in await one.service.waiting()] == [waiting.handoff_id]
+    finally:
+        await world.close()
+
+
+async def test_an_end_racing_the_sweeps_release_does_not_put_the_chat_back(world):
+    one = world.instance(counsellor_timeout_seconds=60)
+    ana = await counsellor(world)
+    try:
+        await one.says("race", "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        world.clock.now += 61  # she waited for the counsellor's first words too long...
+        await asyncio.gather(one.service.end(ana.id, waiting.handoff_id), one.service.sweep())
+        await asyncio.sleep(0.3)
+        texts = one.texts("race")
+        # ... and exactly one of them won: ended (closing) or released (back in the queue).
+        ended = say(world, "utter_handoff_closing") in texts
+        returned = say(world, "utter_handoff_returned", position=1) in texts
+        assert ended != returned, texts
+        assert bool(await one.service.waiting()) == returned
+    finally:
+        await world.close()
+
+
+async def test_typed_consent_the_old_button_while_waiting_and_leaving_the_counsellor(world):
+    one = world.instance()
+    ana = await counsellor(world)
+    try:
+        await one.says("y", "a person please")
+        await until(lambda: len(one.texts("y")) >= 1)
+        await one.says("y", "Po")  # Albanian "yes", typed
+        await until(lambda: len(one.texts("y")) >= 2)
+        assert one.texts("y")[1] == say(world, "utter_handoff_queued", position=1, minutes=5)
+        await one.says("y", "/request_human")  # an older "talk to a person" button
+        await until(lambda: len(one.texts("y")) >= 3)
+        assert one.texts("y")[2] == say(world, "utter_handoff_queued", position=1, minutes=5)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        await until(lambda: len(one.texts("y")) >= 4)
+        await one.says("y", "/handoff_cancel")  # "Stop waiting", pressed with a counsellor there
+        await until(lambda: len(one.texts("y")) >= 5)
+        assert one.texts("y")[4] == say(world, "utter_handoff_cancelled")
+        assert one.frontend.of("ended") == [("ended", waiting.handoff_id, "she left the chat")]
+        assert "/handoff_cancel" not in [e[3] for e in one.frontend.of("her")]
+        await one.says("y", "hello")
+        await until(lambda: len(one.texts("y")) >= 6)
+        assert one.texts("y")[5] == "echo: hello"
+    finally:
+        await world.close()
+
+
+async def test_delete_my_data_with_a_counsellor_goes_to_the_assistant(world):
+    one = world.instance()
+    ana = await counsellor(world)
+    try:
+        await one.says("del", "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        await one.says("del", "Please DELETE my data now")
+        await until(lambda: "echo: Please DELETE my data now" in one.texts("del"))
+        assert one.frontend.of("ended") == [("ended", waiting.handoff_id, "she asked to erase her data")]
+        assert not [e for e in one.frontend.of("her") if "DELETE" in e[3]]  # not relayed
+        assert one.assistant.events[-1] == (sender("del"), "resume")  # before the assistant's turn
+    finally:
+        await world.close()
+
+
+async def test_the_assistant_is_resumed_before_her_next_turn_when_it_was_down_at_the_end(world):
+    one = world.instance()
+    ana = await counsellor(world)
+    try:
+        await one.says("rs", "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        one.assistant.up = False
+        assert await one.service.end(ana.id, waiting.handoff_id)
+        assert (sender("rs"), "resume") not in one.assistant.events
+        one.assistant.up = True
+        await one.says("rs", "hello")
+        await until(lambda: "echo: hello" in one.texts("rs"))
+        assert one.assistant.events[-1] == (sender("rs"), "resume")
+    finally:
+        await world.close()
+
+
+async def test_erasure_with_a_counsellor_writes_nothing_back_to_the_assistant(world):
+    one = world.instance()
+    ana = await counsellor(world)
+    try:
+        await one.says("er", "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        events = len(one.assistant.events)
+        await one.gateway._conversations.erase(sender("er"))
+        assert one.assistant.events[events:] == []  # a resume would recreate her tracker
+    finally:
+        await world.close()
+
+
+async def test_danger_reaches_the_queue_while_the_assistant_is_down(world):
+    one = world.instance()
+    await counsellor(world)
+    one.assistant.up = False
+    try:
+        await one.says("down", "he is hitting me now")
+        await until_async(lambda: count_waiting(one), 1)
+        assert one.texts("down")[0] == world.fallback.replies("he is hitting me now", "en")[0].text
+    finally:
+        await world.close()
+
+
+async def test_a_counsellor_who_takes_and_says_nothing_returns_the_chat(world):
+    one = world.instance(counsellor_timeout_seconds=300)
+    ana = await counsellor(world)
+    try:
+        await one.says("sil", "I want to kill myself")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        world.clock.now += 301
+        await one.service.sweep()
+        assert [w.handoff_id for w in await one.service.waiting()] == [waiting.handoff_id]
+    finally:
+        await world.close()
+
+
+async def test_a_queue_failure_on_her_yes_gives_her_the_numbers_and_leaves_nothing_half_done(world, monkeypatch):
+    one = world.instance()
+    await counsellor(world)
+    try:
+        await one.says("f", "a person please")
+        await until(lambda: len(one.texts("f")) >= 1)
+
+        async def broken(*args, **kwargs):
+            raise ConnectionError("database down")
+
+        monkeypatch.setattr(one.service._store, "requested", broken)
+        await one.says("f", "/handoff_yes")
+        await until(lambda: len(one.texts("f")) >= 2)
+        assert one.texts("f")[1] == world.fallback.replies("/handoff_yes", "en")[0].text
+        assert await one.service.waiting() == []
+        await one.says("f", "hello")
+        await until(lambda: len(one.texts("f")) >= 3)
+        assert one.texts("f")[2] == "echo: hello"  # not cut off from the assistant
     finally:
         await world.close()

@@ -23,10 +23,12 @@ class ChatReach:
         self._gateway = gateway
         self._store = store
 
-    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> None:
+    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
         if channel in self._gateway.channels:
-            if not await self._gateway.send_to(sender_id, messages):
-                HANDOFFS.labels("unreachable").inc()
-                logger.warning("a handoff message on %s has no address to go to", channel)
-            return
+            if await self._gateway.send_to(sender_id, messages):
+                return True
+            HANDOFFS.labels("unreachable").inc()
+            logger.warning("a handoff message on %s has no address to go to", channel)
+            return False
         await self._store.keep_late_replies(sender_id, messages)
+        return True

@@ -58,8 +58,8 @@ class Outcome(StrEnum):
     ENDED = "ended"  # a counsellor ended it
     CANCELLED = "cancelled"  # she stopped waiting
     DECLINED = "declined"  # she said no to a person reading
-    UNANSWERED = "unanswered"  # nobody took it before her conversation ended
-    ERASED = "erased"  # she erased her data
+    ERASED = "erased"  # she erased her data, or asked to
+    BLOCKED = "blocked"  # the sender was blocked
 
 
 class Author(StrEnum):
@@ -100,7 +100,7 @@ class HandoffRecord(Base):
     feedback: Mapped[int | None] = mapped_column(SmallInteger)
     transfers: Mapped[int] = mapped_column(SmallInteger, default=0)
     timeouts: Mapped[int] = mapped_column(SmallInteger, default=0)
-    left_message: Mapped[bool] = mapped_column(default=False)
+    left_message: Mapped[bool] = mapped_column(default=False)  # told nobody is free: she may leave one
 
 
 class TranscriptEntry(Base):

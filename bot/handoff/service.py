@@ -33,6 +33,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -61,12 +62,18 @@ from bot.handoff.store import HandoffStore, Line
 from bot.live import LiveState
 from bot.metrics import HANDOFFS
 from bot.safety_fallback import DOMAIN_FILE, SafetyFallback
+from bot.text import fold
 
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[list[BotMessage]], Awaitable[None]]
 
 YES, NO, CANCEL = "/handoff_yes", "/handoff_no", "/handoff_cancel"
+ERASE = "/delete_my_data"
+# Her consent typed instead of pressed (folded: without diacritics, in Latin letters).
+CONSENT_WORDS = {word: YES for word in ("yes", "ok", "okay", "po", "da", "mire", "dobro", "vo red")} | {
+    word: NO for word in ("no", "jo", "ne")}
+ASSISTANT_SECONDS = 3.0  # the handoff waits this long for the assistant's tracker, then goes on
 FEEDBACK = {"/handoff_feedback_yes": 1, "/handoff_feedback_no": 0}
 CANNED = ("utter_canned_greeting", "utter_canned_safe", "utter_canned_services",
           "utter_canned_emergency", "utter_canned_goodbye")
@@ -176,12 +183,15 @@ class HandoffListener(Protocol):
     async def her_message(self, handoff_id: str, counsellor_id: int, text: str) -> None: ...
     async def ended(self, handoff_id: str, counsellor_id: int, why: str) -> None: ...
     async def released(self, handoff_id: str, counsellor_id: int, why: str) -> None: ...
+    async def closed(self, handoff_id: str, why: str) -> None:
+        """It left the queue without a counsellor ("cancelled", "blocked", "erased")."""
 
 
 class Reach(Protocol):
     """Sends her a message outside her own turn (a counsellor's reply, a timeout)."""
 
-    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> None: ...
+    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
+        """Whether they are on their way (False: she cannot be reached, her address is gone)."""
 
 
 @dataclass(frozen=True)
@@ -225,8 +235,10 @@ class HandoffService:
         """She goes to a person: consent first, except danger and self-harm (queued at once)."""
         current = await self._chat_of(sender_id)
         if current is not None and current.stage in (Stage.WAITING, Stage.ACTIVE):
-            if reason in PRIORITY and current.stage == Stage.WAITING:
+            if current.stage == Stage.WAITING and reason in PRIORITY:
                 await self._raise_priority(current, reason)
+            elif current.stage == Stage.WAITING:  # she asked again (an older button): where she stands
+                await deliver([self._position_message(current, await self._position(current.id))])
             return
         if await self._store.is_blocked(sender_id, self._now()):
             if reason not in PRIORITY:  # danger and self-harm already have the numbers
@@ -250,32 +262,50 @@ class HandoffService:
         ``numbers_given``: she already got the safety fallback for this very message (it was
         retried while the assistant was down): danger words do not bring the numbers twice.
         """
+        handled = await self._handle(sender_id, text.strip(), deliver, numbers_given)
+        if not handled:  # the assistant answers: it must not be paused any more
+            await self._resume_if_pending(sender_id)
+        return handled
+
+    async def _handle(self, sender_id: str, text: str, deliver: Deliver, numbers_given: bool) -> bool:
         chat = await self._chat_of(sender_id)
         if chat is None:
             return False
-        text = text.strip()
         if chat.stage == Stage.CONSENT:
             return await self._consent(chat, text, deliver)
         if chat.stage == Stage.FEEDBACK:
             return await self._feedback(chat, text, deliver)
+        if asks_erasure(text):  # "delete my data" is the assistant's to do, with a person or not
+            await self._leave(chat, Outcome.ERASED, "she asked to erase her data")
+            return False
         flagged = self._fallback.flags(text)
         if flagged and not numbers_given:  # whoever has the chat, the numbers come at once
             await deliver(self._fallback.replies(text, chat.language, chat.country))
-        if text == CANCEL and chat.stage == Stage.WAITING:
-            await self._close(chat, Outcome.CANCELLED)
+        if text == CANCEL:  # she stops waiting, or leaves the counsellor
+            await self._leave(chat, Outcome.CANCELLED, "she left the chat")
             await deliver([self._say("utter_handoff_cancelled", chat.language, chat.country)])
             return True
-        if chat.stage == Stage.WAITING and text.startswith("/") and not text.startswith("/handoff_"):
+        if text.startswith("/handoff_"):  # an older button of the handoff's
+            if chat.stage == Stage.WAITING:
+                await deliver([self._position_message(chat, await self._position(chat.id))])
+            return True
+        if chat.stage == Stage.WAITING and text.startswith("/"):
             return False  # one of the assistant's buttons (services while she waits): it answers
         await self._from_her(chat, text, deliver, flagged)
         return True
 
     async def _consent(self, chat: Chat, text: str, deliver: Deliver) -> bool:
-        if text == YES:
-            await self._enqueue(chat, deliver)
+        answer = CONSENT_WORDS.get(fold(text).strip(" .!"), text)
+        if answer == YES:
+            try:
+                await self._enqueue(chat, deliver)
+            except Exception as error:  # noqa: BLE001 - a person cannot be reached now: the numbers
+                logger.error("a chat could not be queued: %s", type(error).__name__)
+                await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
+                await deliver(self._fallback.replies(text, chat.language, chat.country))
             return True
         await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
-        if text == NO:
+        if answer == NO:
             HANDOFFS.labels(Outcome.DECLINED).inc()
             await self._store.declined(chat)
             await deliver([self._say("utter_handoff_declined", chat.language, chat.country)])
@@ -292,7 +322,6 @@ class HandoffService:
 
     async def _from_her(self, chat: Chat, text: str, deliver: Deliver, flagged: str | None) -> None:
         """Her words: to the counsellor who has the chat, or kept for the one who takes it."""
-        await self._store.add_line(chat.id, Author.HER, text)
         async with self._locked(chat.id):
             chat = await self._chat(chat.id) or chat
             if chat.her_waiting_since is None:
@@ -304,22 +333,29 @@ class HandoffService:
             if tell_kept:
                 chat = replace(chat, told_kept=True)
             await self._put(chat)
+        try:
+            await self._store.add_line(chat.id, Author.HER, text)
+        except Exception as error:  # noqa: BLE001 - relayed all the same; the transcript misses it
+            logger.error("a line of hers was not kept in the transcript: %s", type(error).__name__)
         if chat.stage == Stage.ACTIVE and chat.counsellor_id is not None:
             await self._emit("her_message", chat.id, chat.counsellor_id, text)
-        elif tell_kept and not flagged:
+        if tell_kept and not flagged:
             await deliver([self._say("utter_handoff_kept", chat.language, chat.country)])
 
     async def _enqueue(self, chat: Chat, deliver: Deliver) -> None:
+        """Into the queue; if a store fails on the way, nothing is left half done (she is
+        answered by the caller with the numbers) and the error is raised."""
         now = self._now()
         closed = not self._schedule.is_open(dt.datetime.fromtimestamp(now, dt.UTC))
         chat = replace(chat, stage=Stage.WAITING, queued_at=now, told_unanswered=closed)
-        await self._put(chat)
-        await self._live.index_add(OPEN, chat.id, now)
-        await self._store.requested(chat)
-        if closed:
-            await self._store.left_message(chat.id)
-        await self._store.add_history(chat.id, await self._history(chat.sender_id))
-        await self._live.index_add(WAITING, chat.id, chat.score)  # from here on it can be taken
+        await self._store.requested(chat, left_message=closed)
+        try:
+            await self._put(chat)
+            await self._live.index_add(OPEN, chat.id, now)
+            await self._live.index_add(WAITING, chat.id, chat.score)  # from here on it can be taken
+        except Exception:
+            await self._forget(chat)
+            raise
         HANDOFFS.labels("requested").inc()
         position = await self._position(chat.id) or 1
         await self._update(chat.id, told_position=position)
@@ -328,6 +364,10 @@ class HandoffService:
         else:
             await deliver([self._position_message(chat, position)])
         await self._emit("requested", self._waiting(chat, position))
+        try:  # what she told the assistant, for the counsellor who takes the chat
+            await self._store.add_history(chat.id, await self._history(chat.sender_id))
+        except Exception as error:  # noqa: BLE001 - the counsellor reads the chat from here on
+            logger.error("the assistant's part of a chat was not kept: %s", type(error).__name__)
 
     async def _raise_priority(self, chat: Chat, reason: Reason, locked: bool = False) -> Chat:
         raised = replace(chat, reason=reason)
@@ -352,48 +392,64 @@ class HandoffService:
         counsellor = await self.counsellors.by_id(counsellor_id)
         if counsellor is None:
             return Taken(TakeStatus.GONE)
-        async with self._locked(f"counsellor:{counsellor_id}"):
-            mine = await self._ids_of(counsellor_id)
-            if len(mine) >= counsellor.max_chats:
-                return Taken(TakeStatus.AT_LIMIT)
-            if not await self._live.index_claim(WAITING, handoff_id, float("inf")):
-                exists = await self._chat(handoff_id) is not None
-                return Taken(TakeStatus.ALREADY_TAKEN if exists else TakeStatus.GONE)
-            await self._set_ids(counsellor_id, [*mine, handoff_id])
+
+        async def claim() -> TakeStatus | None:
+            if await self._live.index_claim(WAITING, handoff_id, float("inf")):
+                return None
+            return TakeStatus.ALREADY_TAKEN if await self._chat(handoff_id) is not None else TakeStatus.GONE
+
+        refused = await self._reserve(counsellor, handoff_id, claim)
+        if refused is not None:
+            return Taken(refused)
         chat = await self._assign(handoff_id, counsellor)
         if chat is None:
             return Taken(TakeStatus.GONE)
         await self._audit(counsellor_id, "take", handoff_id)
         return Taken(TakeStatus.TAKEN, self._active(chat))
 
+    async def _reserve(self, counsellor: Counsellor, handoff_id: str,
+                       claim: Callable[[], Awaitable[TakeStatus | None]]) -> TakeStatus | None:
+        """Count the chat among the counsellor's, within their limit, if ``claim`` succeeds
+        (None); else why not."""
+        async with self._locked(f"counsellor:{counsellor.id}"):
+            mine = await self._ids_of(counsellor.id)
+            if len(mine) >= counsellor.max_chats:
+                return TakeStatus.AT_LIMIT
+            refused = await claim()
+            if refused is None:
+                await self._set_ids(counsellor.id, [*mine, handoff_id])
+            return refused
+
     async def _assign(self, handoff_id: str, counsellor: Counsellor) -> Chat | None:
-        async with self._locked(handoff_id):
-            chat = await self._chat(handoff_id)
-            if chat is None:
-                return None
-            now = self._now()
-            chat = replace(chat, stage=Stage.ACTIVE, counsellor_id=counsellor.id,
-                           counsellor_name=counsellor.display_name, taken_at=now,
-                           her_waiting_since=now if chat.her_waiting_since else None)
-            await self._put(chat)
-        await self._tracker_event(chat.sender_id, "pause")  # a person answers her from now on
-        await self._store.taken(chat.id, counsellor.id, chat.queued_at, now)
+        """Give a claimed chat to ``counsellor``; None (their count undone) when it is gone."""
+        now = self._now()
+        # She waits for the counsellor's first words from now on: silence returns the chat.
+        chat = await self._update(handoff_id, expect=lambda c: c.stage == Stage.WAITING, stage=Stage.ACTIVE,
+                                  counsellor_id=counsellor.id, counsellor_name=counsellor.display_name,
+                                  taken_at=now, her_waiting_since=now)
+        if chat is None:
+            await self._forget_of(counsellor.id, handoff_id)
+            return None
         await self._audit(counsellor.id, "assigned", chat.id)  # who may read it from now on
+        await self._store.taken(chat.id, counsellor.id, now)
         HANDOFFS.labels("taken").inc()
         await self._reach.send(chat.sender_id, chat.channel, [
             self._say("utter_handoff_joined", chat.language, chat.country, counsellor=counsellor.display_name)])
         await self._emit("taken", chat.id, counsellor)
+        await self._tracker_event(chat.sender_id, "pause")  # a person answers her from now on
         return chat
 
     async def reply(self, counsellor_id: int, handoff_id: str, text: str) -> bool:
-        """A counsellor's words to her, in her chat; False when the chat is not theirs."""
+        """A counsellor's words to her, in her chat; False when the chat is not theirs, or she
+        cannot be reached any more (her address erased or expired)."""
         text = text.strip()
         if not text:
             return False
         chat = await self._held(counsellor_id, handoff_id)
         if chat is None:
             return False
-        await self._reach.send(chat.sender_id, chat.channel, [BotMessage(text=text)])
+        if not await self._reach.send(chat.sender_id, chat.channel, [BotMessage(text=text)]):
+            return False
         await self._store.add_line(handoff_id, Author.COUNSELLOR, text, counsellor_id)
         await self._update(handoff_id, her_waiting_since=None)
         await self._audit(counsellor_id, "reply", handoff_id)
@@ -410,12 +466,12 @@ class HandoffService:
     async def end(self, counsellor_id: int, handoff_id: str) -> bool:
         """The counsellor ends the chat: she gets a closing message, the feedback question and
         the assistant back."""
-        chat = await self._held(counsellor_id, handoff_id)
+        chat = await self._update(handoff_id, ttl=CONSENT_SECONDS, expect=_held_by(counsellor_id),
+                                  stage=Stage.FEEDBACK, counsellor_id=None)
         if chat is None:
             return False
-        await self._unassign(chat)
+        await self._unassign(chat.id, counsellor_id, chat.sender_id)
         await self._live.index_remove(OPEN, chat.id)
-        await self._update(chat.id, ttl=CONSENT_SECONDS, stage=Stage.FEEDBACK, counsellor_id=None)
         await self._store.ended(chat.id, Outcome.ENDED, self._now())
         HANDOFFS.labels(Outcome.ENDED).inc()
         await self._reach.send(chat.sender_id, chat.channel,
@@ -426,21 +482,22 @@ class HandoffService:
 
     async def transfer(self, counsellor_id: int, handoff_id: str, to_counsellor_id: int | None) -> bool:
         """Give the chat to another counsellor, or back to the queue (``None``)."""
-        chat = await self._held(counsellor_id, handoff_id)
-        if chat is None:
-            return False
         if to_counsellor_id is None:
-            await self._release(chat, "transferred")
+            if not await self._release(handoff_id, counsellor_id, "transferred"):
+                return False
         else:
             target = await self.counsellors.by_id(to_counsellor_id)
             if target is None or to_counsellor_id == counsellor_id:
                 return False
-            async with self._locked(f"counsellor:{to_counsellor_id}"):
-                theirs = await self._ids_of(to_counsellor_id)
-                if len(theirs) >= target.max_chats:
-                    return False
-                await self._set_ids(to_counsellor_id, [*theirs, handoff_id])
-            await self._unassign(chat)
+
+            async def hand_over() -> TakeStatus | None:  # back to waiting, for the target to take
+                moved = await self._update(handoff_id, expect=_held_by(counsellor_id), stage=Stage.WAITING,
+                                           counsellor_id=None, counsellor_name=None)
+                return None if moved is not None else TakeStatus.GONE
+
+            if await self._reserve(target, handoff_id, hand_over) is not None:
+                return False
+            await self._forget_of(counsellor_id, handoff_id)
             await self._store.transferred(handoff_id)
             await self._emit("released", handoff_id, counsellor_id, "transferred")
             await self._assign(handoff_id, target)
@@ -454,10 +511,7 @@ class HandoffService:
         if chat is None or not await self._may_act(actor_id, handoff_id) or not reason.strip():
             return False
         await self._store.block(chat.sender_id, reason.strip()[:200], self._now() + days * 86400, actor_id)
-        if chat.counsellor_id is not None:
-            await self._unassign(chat)
-            await self._emit("ended", chat.id, chat.counsellor_id, "blocked")
-        await self._close(chat, Outcome.ENDED)
+        await self._leave(chat, Outcome.BLOCKED, "blocked")
         await self._reach.send(chat.sender_id, chat.channel,
                                [self._say("utter_handoff_blocked", chat.language, chat.country)])
         await self._audit(actor_id, "block", handoff_id, f"{days:g} days")
@@ -506,31 +560,39 @@ class HandoffService:
         open_ids = await self._live.index_below(OPEN, float("inf"), 1000)
         registered = {c.id for c in await self.counsellors.all()} if open_ids else set()
         for handoff_id in open_ids:
-            chat = await self._chat(handoff_id)
-            if chat is None:
-                await self._live.index_remove(OPEN, handoff_id)
-                await self._live.index_remove(WAITING, handoff_id)
-            elif chat.stage == Stage.WAITING:
-                await self._sweep_waiting(chat, now)
-            elif chat.stage == Stage.ACTIVE and chat.counsellor_id not in registered:
-                await self._release(chat, "counsellor removed")  # by an administrator, meanwhile
-            elif chat.stage == Stage.ACTIVE and chat.her_waiting_since is not None and \
+            try:
+                await self._sweep_one(handoff_id, now, registered)
+            except Exception as error:  # noqa: BLE001 - the others are swept; this one next time
+                logger.error("handoff sweep failed on a chat: %s", type(error).__name__)
+
+    async def _sweep_one(self, handoff_id: str, now: float, registered: set[int]) -> None:
+        chat = await self._chat(handoff_id)
+        if chat is None:
+            await self._live.index_remove(OPEN, handoff_id)
+            await self._live.index_remove(WAITING, handoff_id)
+        elif chat.stage == Stage.WAITING:
+            await self._sweep_waiting(chat, now)
+        elif chat.stage == Stage.ACTIVE and chat.counsellor_id is not None:
+            if chat.counsellor_id not in registered:  # removed by an administrator, meanwhile
+                await self._release(chat.id, chat.counsellor_id, "counsellor removed")
+            elif chat.her_waiting_since is not None and \
                     now - chat.her_waiting_since > self._timing.counsellor_timeout_seconds:
-                await self._store.timed_out(chat.id)
-                await self._release(chat, "timeout")
+                if await self._release(chat.id, chat.counsellor_id, "timeout"):
+                    await self._store.timed_out(chat.id)
 
     async def _sweep_waiting(self, chat: Chat, now: float) -> None:
+        """She is told once that nobody is free (then she may leave a message), and each better place."""
         if not chat.told_unanswered and now - chat.queued_at > self._timing.wait_seconds:
-            await self._update(chat.id, told_unanswered=True)
-            await self._store.left_message(chat.id)
             await self._reach.send(chat.sender_id, chat.channel,
                                    [self._say("utter_handoff_unanswered", chat.language, chat.country),
                                     self._services(chat)])
+            await self._update(chat.id, told_unanswered=True)
+            await self._store.left_message(chat.id)
             return
         position = await self._position(chat.id)
         if position is not None and chat.told_position is not None and position < chat.told_position:
-            await self._update(chat.id, told_position=position)
             await self._reach.send(chat.sender_id, chat.channel, [self._position_message(chat, position)])
+            await self._update(chat.id, told_position=position)
 
     async def sweep_forever(self, interval_seconds: float) -> None:
         """Run ``sweep`` on one instance at a time, and purge old transcripts hourly."""
@@ -552,56 +614,76 @@ class HandoffService:
         """Her "delete my data": the open chat ends, the transcript goes, the records forget her."""
         chat = await self._chat_of(sender_id)
         if chat is not None:
-            if chat.counsellor_id is not None:
-                await self._unassign(chat)
-                await self._emit("ended", chat.id, chat.counsellor_id, "erased")
-            await self._live.index_remove(WAITING, chat.id)
-            await self._live.index_remove(OPEN, chat.id)
-            await self._live.delete(_chat_key(chat.id), _of_key(sender_id))
+            # Nothing goes to the assistant now: a resume would write her tracker back.
+            await self._leave(chat, Outcome.ERASED, "erased", tell_assistant=False)
+        await self._live.delete(_resume_key(sender_id))
         await self._store.erase(sender_id, self._now())
 
     # ---------------------------------------------------------------- helpers
 
-    async def _release(self, chat: Chat, why: str) -> None:
-        """Back to the queue, at her original place; she is told."""
-        counsellor_id = chat.counsellor_id
-        await self._unassign(chat)
-        async with self._locked(chat.id):
-            current = await self._chat(chat.id) or chat
-            current = replace(current, stage=Stage.WAITING, counsellor_id=None, counsellor_name=None,
-                              queued_at=self._now(), told_unanswered=False)
-            await self._put(current)
-        await self._live.index_add(WAITING, chat.id, current.score)
+    async def _release(self, handoff_id: str, counsellor_id: int, why: str) -> bool:
+        """Back to the queue at her original place, if ``counsellor_id`` still has the chat; she
+        is told. False when the chat changed meanwhile (ended, transferred, released)."""
+        chat = await self._update(handoff_id, expect=_held_by(counsellor_id), stage=Stage.WAITING,
+                                  counsellor_id=None, counsellor_name=None, queued_at=self._now(),
+                                  told_unanswered=False)
+        if chat is None:
+            return False
+        await self._unassign(chat.id, counsellor_id, chat.sender_id)
+        await self._live.index_add(WAITING, chat.id, chat.score)
         position = await self._position(chat.id) or 1
-        await self._update(chat.id, told_position=position)
         await self._reach.send(chat.sender_id, chat.channel, [
             self._say("utter_handoff_returned", chat.language, chat.country, position=position)])
-        if counsellor_id is not None:
-            await self._emit("released", chat.id, counsellor_id, why)
-        await self._emit("requested", self._waiting(current, position))
+        await self._update(chat.id, told_position=position)
+        await self._emit("released", chat.id, counsellor_id, why)
+        await self._emit("requested", self._waiting(chat, position))
+        return True
 
-    async def _close(self, chat: Chat, outcome: Outcome) -> None:
-        """End a chat nobody will answer any more (she cancelled, or was blocked)."""
-        await self._live.index_remove(WAITING, chat.id)
-        await self._live.index_remove(OPEN, chat.id)
-        await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
+    async def _leave(self, chat: Chat, outcome: Outcome, why: str, tell_assistant: bool = True) -> None:
+        """The chat ends without the counsellor's closing (she left, asked to erase, was erased or
+        blocked): whoever had it is told, and nothing of it stays in live state."""
+        await self._forget(chat)
+        if chat.counsellor_id is not None:
+            await self._forget_of(chat.counsellor_id, chat.id)
+            if tell_assistant:
+                await self._resume(chat.sender_id)
+            await self._emit("ended", chat.id, chat.counsellor_id, why)
+        else:
+            await self._emit("closed", chat.id, why)
         await self._store.ended(chat.id, outcome, self._now())
         HANDOFFS.labels(outcome).inc()
 
-    async def _unassign(self, chat: Chat) -> None:
+    async def _forget(self, chat: Chat) -> None:
+        """Remove the chat from live state (the queue, the open chats, its state, her pointer)."""
+        await self._live.index_remove(WAITING, chat.id)
+        await self._live.index_remove(OPEN, chat.id)
+        await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
+
+    async def _unassign(self, handoff_id: str, counsellor_id: int, sender_id: str) -> None:
         """The counsellor leaves the chat: the assistant may answer her again."""
-        if chat.counsellor_id is None:
+        await self._forget_of(counsellor_id, handoff_id)
+        await self._resume(sender_id)
+
+    async def _forget_of(self, counsellor_id: int, handoff_id: str) -> None:
+        """The chat no longer counts among the counsellor's."""
+        async with self._locked(f"counsellor:{counsellor_id}"):
+            await self._set_ids(counsellor_id, [i for i in await self._ids_of(counsellor_id) if i != handoff_id])
+
+    async def _resume(self, sender_id: str) -> None:
+        """Tell the assistant it answers her again; if it cannot be told now, before her next turn
+        (a paused tracker answers nothing)."""
+        await self._live.value_set(_resume_key(sender_id), "1", self._timing.retention_seconds)
+        await self._resume_if_pending(sender_id)
+
+    async def _resume_if_pending(self, sender_id: str) -> None:
+        if await self._live.value_get(_resume_key(sender_id)) is None:
             return
-        async with self._locked(f"counsellor:{chat.counsellor_id}"):
-            await self._set_ids(chat.counsellor_id,
-                                [i for i in await self._ids_of(chat.counsellor_id) if i != chat.id])
-        await self._tracker_event(chat.sender_id, "resume")
+        if await self._tracker_event(sender_id, "resume"):
+            await self._live.delete(_resume_key(sender_id))
 
     async def _held(self, counsellor_id: int, handoff_id: str) -> Chat | None:
         chat = await self._chat(handoff_id)
-        if chat is None or chat.stage != Stage.ACTIVE or chat.counsellor_id != counsellor_id:
-            return None
-        return chat
+        return chat if chat is not None and _held_by(counsellor_id)(chat) else None
 
     async def _may_act(self, counsellor_id: int, handoff_id: str) -> bool:
         counsellor = await self.counsellors.by_id(counsellor_id)
@@ -611,16 +693,19 @@ class HandoffService:
 
     async def _history(self, sender_id: str) -> list[tuple[str, str]]:
         try:
-            return await self._assistant.history(sender_id)
-        except AssistantUnavailable as error:
-            logger.warning("handoff without the assistant's part of the chat: %s", error)
+            return await asyncio.wait_for(self._assistant.history(sender_id), ASSISTANT_SECONDS)
+        except (AssistantUnavailable, asyncio.TimeoutError) as error:
+            logger.warning("handoff without the assistant's part of the chat: %s", type(error).__name__)
             return []
 
-    async def _tracker_event(self, sender_id: str, event: str) -> None:
+    async def _tracker_event(self, sender_id: str, event: str) -> bool:
+        """Record ``pause`` or ``resume`` in her tracker; False when the assistant did not take it."""
         try:
-            await self._assistant.record(sender_id, event)
-        except AssistantUnavailable as error:  # her chat goes on; the tracker misses the mark
-            logger.warning("assistant %s not recorded: %s", event, error)
+            await asyncio.wait_for(self._assistant.record(sender_id, event), ASSISTANT_SECONDS)
+        except (AssistantUnavailable, asyncio.TimeoutError) as error:  # her chat goes on meanwhile
+            logger.warning("assistant %s not recorded: %s", event, type(error).__name__)
+            return False
+        return True
 
     async def _position(self, handoff_id: str) -> int | None:
         ids = await self._live.index_below(WAITING, float("inf"), 1000)
@@ -665,11 +750,13 @@ class HandoffService:
         raw = await self._live.value_get(_chat_key(handoff_id))
         return Chat.load(raw) if raw else None
 
-    async def _update(self, handoff_id: str, ttl: float | None = None, **changes: Any) -> Chat | None:
-        """Change some fields of a chat as it is now (another instance may have changed others)."""
+    async def _update(self, handoff_id: str, ttl: float | None = None,
+                      expect: Callable[[Chat], bool] | None = None, **changes: Any) -> Chat | None:
+        """Change some fields of a chat as it is now (another instance may have changed others),
+        if it is as ``expect`` says; the changed chat, or None (gone, or not as expected)."""
         async with self._locked(handoff_id):
             chat = await self._chat(handoff_id)
-            if chat is None:
+            if chat is None or (expect is not None and not expect(chat)):
                 return None
             chat = replace(chat, **changes)
             await self._put(chat, ttl)
@@ -724,6 +811,24 @@ def need_payloads() -> dict[str, str]:
     return {m["value"]: f"/{m['intent']}" for m in mappings if m.get("type") == "from_intent"}
 
 
+def _held_by(counsellor_id: int) -> Callable[[Chat], bool]:
+    return lambda chat: chat.stage == Stage.ACTIVE and chat.counsellor_id == counsellor_id
+
+
+@lru_cache(maxsize=1)
+def _erase_phrases() -> tuple[str, ...]:
+    """What the welcome tells her to write to erase her data, in each language (folded)."""
+    domain = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
+    texts = [variant["text"] for variant in domain["responses"]["utter_welcome"]]
+    return tuple(fold(quoted) for text in texts for quoted in re.findall(r'"([^"]+)"', text))
+
+
+def asks_erasure(text: str) -> bool:
+    """Whether she asks to erase her data (the button, or the words the welcome gives her)."""
+    folded = fold(text)
+    return text == ERASE or any(phrase in folded for phrase in _erase_phrases())
+
+
 WAITING = "handoff:waiting"
 OPEN = "handoff:open"
 
@@ -734,3 +839,7 @@ def _chat_key(handoff_id: str) -> str:
 
 def _of_key(sender_id: str) -> str:
     return f"handoff:of:{sender_id}"
+
+
+def _resume_key(sender_id: str) -> str:
+    return f"handoff:resume:{sender_id}"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Engine, delete, exists, select, update
+from sqlalchemy import Engine, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.gateway.sealing import Sealer
@@ -67,12 +67,14 @@ class HandoffStore:
 
     # ------------------------------------------------------------- records
 
-    async def requested(self, chat: Chat) -> None:
+    async def requested(self, chat: Chat, left_message: bool = False) -> None:
+        """Her chat entered the queue; ``left_message``: she was told at once that nobody is
+        there (outside working hours) and that she may leave a message."""
         def work(session: Session) -> None:
             if session.get(HandoffRecord, chat.id) is None:
                 session.add(HandoffRecord(id=chat.id, sender_id=chat.sender_id, channel=chat.channel,
                                           language=chat.language, country=chat.country, reason=chat.reason,
-                                          requested_at=_at(chat.requested_at)))
+                                          requested_at=_at(chat.requested_at), left_message=left_message))
         await self._run(work)
 
     async def declined(self, chat: Chat) -> None:
@@ -83,8 +85,10 @@ class HandoffStore:
                                       outcome=Outcome.DECLINED))
         await self._run(work)
 
-    async def taken(self, handoff_id: str, counsellor_id: int, queued_at: float, now: float) -> None:
-        await self._update(handoff_id, counsellor_id=counsellor_id, taken_at=_at(now))
+    async def taken(self, handoff_id: str, counsellor_id: int, now: float) -> None:
+        """A counsellor has it (the first taking counts for the wait: ``taken_at`` is kept)."""
+        await self._update(handoff_id, counsellor_id=counsellor_id,
+                           taken_at=func.coalesce(HandoffRecord.taken_at, _at(now)))
 
     async def ended(self, handoff_id: str, outcome: Outcome, now: float) -> None:
         await self._update(handoff_id, ended_at=_at(now), outcome=outcome)
@@ -93,6 +97,7 @@ class HandoffStore:
         await self._update(handoff_id, feedback=score)
 
     async def left_message(self, handoff_id: str) -> None:
+        """She was told nobody is free, and that she may leave a message."""
         await self._update(handoff_id, left_message=True)
 
     async def transferred(self, handoff_id: str) -> None:
