@@ -14,13 +14,11 @@ side (``request``, then ``intercept`` for what she writes).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
@@ -33,7 +31,6 @@ from bot.db import make_engine
 from bot.directory.migrate import upgrade
 from bot.gateway.sealing import Sealer
 from bot.handoff.counsellors import CounsellorDirectory
-from bot.handoff.hours import Schedule
 from bot.handoff.records import Counsellor, HandoffAudit, Reason, Role
 from bot.handoff.service import HandoffService
 from bot.handoff.store import HandoffStore
@@ -41,6 +38,8 @@ from bot.identity import pseudonym
 from bot.live import LiveState, MemoryLiveState
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings
+
+from tests.doubles import RecordingReach, always_open
 
 T = TypeVar("T")
 
@@ -64,22 +63,12 @@ class HerAssistant:
         self.events.append((sender_id, event))
 
 
-@dataclass
-class HerChannel:
+class HerChannel(RecordingReach):
     """Everything she is sent: in her own turn (``deliver``) and outside it (``Reach.send``)."""
 
-    sent: list[tuple[str, str]] = field(default_factory=list)
-
-    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
-        self.sent.extend((sender_id, message.text or "") for message in messages)
-        return True
-
     def texts(self, sender_id: str = HER) -> list[str]:
-        return [text for sender, text in self.sent if sender == sender_id]
+        return self.to(sender_id)
 
-
-def always_open() -> Schedule:
-    return Schedule(ZoneInfo("UTC"), {day: ((dt.time(0), None),) for day in range(7)}, frozenset())
 
 
 @dataclass

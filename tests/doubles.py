@@ -6,7 +6,11 @@ import asyncio
 import json
 import time
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from bot.assistant import AssistantUnavailable, BotMessage
+from bot.handoff.hours import Schedule
 from channels.base import SENT, Address, Delivery, DeliveryOutcome, Inbound, MalformedUpdate
 
 
@@ -118,3 +122,32 @@ class LoopbackChannel:
 
     async def close(self) -> None:
         return None
+
+
+class RecordingReach:
+    """Stands in for the handoff's ``Reach``: records what she is sent outside her own turns."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
+        self.sent.extend((sender_id, message.text or "") for message in messages)
+        return True
+
+    def to(self, sender_id: str) -> list[str]:
+        return [text for sender, text in self.sent if sender == sender_id]
+
+
+class FrozenClock:
+    """The handoff's clock, moved by hand (``clock.now += 601``)."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def always_open(zone: str = "UTC") -> Schedule:
+    """Counsellors' hours: every day, all day."""
+    return Schedule(ZoneInfo(zone), {day: ((dt.time(0), None),) for day in range(7)}, frozenset())

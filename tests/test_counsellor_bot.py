@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import io
 import itertools
 import json
@@ -19,7 +18,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -34,7 +32,6 @@ from bot.gateway.sealing import Sealer
 from bot.handoff import cli as counsellors_cli
 from bot.handoff import webhook
 from bot.handoff.counsellors import CounsellorDirectory
-from bot.handoff.hours import Schedule
 from bot.handoff.records import Reason
 from bot.handoff.service import CANCEL, HandoffService, Timing, label_of
 from bot.handoff.store import HandoffStore
@@ -44,7 +41,7 @@ from bot.identity import pseudonym
 from bot.live import MemoryLiveState
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings, get_settings
-from tests.doubles import ScriptedAssistant
+from tests.doubles import FrozenClock, RecordingReach, ScriptedAssistant, always_open
 from tests.standins import telegram as tg
 from tests.standins.server import Served
 from tests.standins.telegram import BOT_USER, SECRET, SECRET_HEADER, TOKEN, TelegramStandIn
@@ -53,29 +50,7 @@ GROUP = -1001234567890
 FIRST_MESSAGE_ID = 1001  # the stand-in numbers the bot's messages from here, in sending order
 MIRA, JONA, STRANGER = 5001, 5002, 6666  # Telegram user ids: two counsellors, someone unregistered
 PEPPER = b"counsellor-bot-test-pepper-" + b"x" * 16
-ALWAYS_OPEN = Schedule(ZoneInfo("UTC"), {day: ((dt.time(0), None),) for day in range(7)}, frozenset())
-
-
-class Reach:
-    """What she is sent outside her own turns (the counsellor's words, the service's notices)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
-        self.sent.extend((sender_id, message.text or "") for message in messages)
-        return True
-
-    def to(self, sender_id: str) -> list[str]:
-        return [text for sender, text in self.sent if sender == sender_id]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
+ALWAYS_OPEN = always_open()
 
 
 class Woman:
@@ -107,8 +82,8 @@ class Parts:
 
     service: HandoffService
     live: MemoryLiveState
-    reach: Reach
-    clock: Clock
+    reach: RecordingReach
+    clock: FrozenClock
     assistant: ScriptedAssistant
 
 
@@ -214,7 +189,7 @@ def parts(tmp_path, fallback) -> Iterator[Parts]:
     url = f"sqlite:///{tmp_path / 'helpline.db'}"
     upgrade(url)
     engine = make_engine(url)
-    live, reach, clock, assistant = MemoryLiveState(), Reach(), Clock(), ScriptedAssistant()
+    live, reach, clock, assistant = MemoryLiveState(), RecordingReach(), FrozenClock(), ScriptedAssistant()
     service = HandoffService(live, HandoffStore(engine, Sealer([Fernet.generate_key()]), transcript_days=30),
                              CounsellorDirectory(engine), assistant, fallback, reach, ALWAYS_OPEN,
                              Timing(clock=clock))

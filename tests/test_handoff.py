@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 
 import pytest
 import redis.asyncio as aioredis
@@ -24,19 +25,24 @@ from bot.handoff.records import HandoffAudit, HandoffRecord, Role
 from bot.handoff.service import HandoffService, TakeStatus, Timing, label_of
 from bot.handoff.store import HandoffStore
 from bot.identity import pseudonym
-from bot.live import MemoryLiveState, RedisLiveState
-from tests.doubles import LoopbackChannel
+from bot.live import MemoryLiveState
+from tests.doubles import FrozenClock, LoopbackChannel, always_open
 from tests.test_gateway import KEY, PEPPER, EchoAssistant, accept, build, fallback, redis_stores, until  # noqa: F401
 
 CANARY = "canary-7f3a she said this"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC).timestamp()
+@pytest.fixture(autouse=True)
+def nothing_of_her_is_logged(caplog):
+    """Whatever a test drives (failures included), no log record carries what she wrote."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        assert CANARY not in record.getMessage(), record.name
 
-    def __call__(self) -> float:
-        return self.now
+
+def frozen_clock() -> FrozenClock:
+    return FrozenClock(dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC).timestamp())  # a Wednesday
 
 
 class Frontend:
@@ -104,7 +110,7 @@ def world(request, tmp_path, fallback):
 class World:
     def __init__(self, engine, stores, fallback, kind):
         self.engine, self.stores, self.fallback, self.kind = engine, stores, fallback, kind
-        self.clock = Clock()
+        self.clock = frozen_clock()
         self.counsellors = CounsellorDirectory(engine)
         self.instances = []
 
@@ -115,7 +121,7 @@ class World:
         store = HandoffStore(self.engine, Sealer([KEY]), transcript_days=30)
         service = HandoffService(live, store, self.counsellors, assistant, self.fallback,
                                  ChatReach(gateway, gateway._conversations.store),
-                                 schedule or always_open(), Timing(clock=self.clock, **timing))
+                                 schedule or always_open("Europe/Belgrade"), Timing(clock=self.clock, **timing))
         gateway._conversations.attach_handoff(service)
         gateway._conversations._erasure.register(service)
         service.subscribe(frontend)
@@ -144,13 +150,6 @@ class Instance:
 
     def buttons(self, user: str) -> list[tuple[str, ...]]:
         return [b for chat, _, b in self.channel.sent if chat == f"chat-{user}"]
-
-
-def always_open() -> Schedule:
-    from zoneinfo import ZoneInfo
-
-    every_day = {day: ((dt.time(0), None),) for day in range(7)}
-    return Schedule(ZoneInfo("Europe/Belgrade"), every_day, frozenset())
 
 
 def say(world: World, name: str, language: str = "en", **values) -> str:
@@ -522,9 +521,9 @@ async def test_a_broken_handoff_never_leaves_her_without_an_answer(world):
         await one.says("z", "a person please")
         await until(lambda: len(one.texts("z")) >= 1)
         assert one.texts("z") == [world.fallback.replies("a person please", "en")[0].text]
-        await one.says("z", "hello")
+        await one.says("z", CANARY)
         await until(lambda: len(one.texts("z")) >= 2)
-        assert one.texts("z")[1] == "echo: hello"
+        assert one.texts("z")[1] == f"echo: {CANARY}"
     finally:
         await world.close()
 
@@ -678,6 +677,13 @@ async def test_danger_reaches_the_queue_while_the_assistant_is_down(world):
     try:
         await one.says("down", "he is hitting me now")
         await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.says("down", CANARY)  # kept for the counsellor, the assistant still down
+
+        async def kept() -> bool:
+            return any(line.text == CANARY for line in await one.service._store.lines(waiting.handoff_id))
+
+        await until_async(kept, True)
         assert one.texts("down")[0] == world.fallback.replies("he is hitting me now", "en")[0].text
     finally:
         await world.close()
@@ -713,8 +719,8 @@ async def test_a_queue_failure_on_her_yes_gives_her_the_numbers_and_leaves_nothi
         await until(lambda: len(one.texts("f")) >= 2)
         assert one.texts("f")[1] == world.fallback.replies("/handoff_yes", "en")[0].text
         assert await one.service.waiting() == []
-        await one.says("f", "hello")
+        await one.says("f", CANARY)
         await until(lambda: len(one.texts("f")) >= 3)
-        assert one.texts("f")[2] == "echo: hello"  # not cut off from the assistant
+        assert one.texts("f")[2] == f"echo: {CANARY}"  # not cut off from the assistant
     finally:
         await world.close()
