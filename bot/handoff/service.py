@@ -151,8 +151,7 @@ class Waiting:
     label: str
     channel: str
     language: str
-    reason: str
-    risk: str
+    reason: str  # danger and self-harm: the risk
     waited_seconds: float
     position: int
     need: str | None
@@ -725,8 +724,7 @@ class HandoffService:
         return BotMessage(self._say("utter_handoff_services", chat.language, chat.country).text, tuple(buttons))
 
     def _waiting(self, chat: Chat, position: int) -> Waiting:
-        risk = {Reason.DANGER: "immediate danger", Reason.SELF_HARM: "self-harm"}.get(Reason(chat.reason), "—")
-        return Waiting(chat.id, label_of(chat.sender_id), chat.channel, chat.language, chat.reason, risk,
+        return Waiting(chat.id, label_of(chat.sender_id), chat.channel, chat.language, chat.reason,
                        max(0.0, self._now() - chat.requested_at), position, chat.need, chat.place,
                        chat.told_unanswered)
 

@@ -63,7 +63,7 @@ from telegram.ext import (
 from bot.handoff.records import Counsellor
 from bot.handoff.service import ActiveChat, HandoffService, TakeStatus, Waiting
 from bot.handoff.store import Line
-from bot.handoff.telegram_texts import REFUSAL, TEXTS
+from bot.handoff.telegram_texts import REFUSAL, RISK, RISK_NONE, TEXTS
 from bot.live import LiveState
 from bot.settings import Settings
 from channels.text import split_text
@@ -325,7 +325,7 @@ class CounsellorBot:
             await self._answer(update, TEXTS["queue_empty"])
             return
         text = "\n".join(TEXTS["queue_line"].format(
-            position=w.position, label=w.label, risk=w.risk, channel=w.channel, language=w.language,
+            position=w.position, label=w.label, risk=RISK.get(w.reason, RISK_NONE), channel=w.channel, language=w.language,
             waited=_duration(w.waited_seconds)) for w in waiting)
         take = [(TEXTS["take_button"].format(label=w.label), f"take:{w.handoff_id}") for w in waiting]
         await self._answer(update, text, buttons=take)
@@ -656,7 +656,7 @@ def _is_destination(word: str) -> bool:
 
 def _summary(waiting: Waiting) -> str:
     return TEXTS["request"].format(
-        label=waiting.label, risk=waiting.risk, reason=waiting.reason.replace("_", " "),
+        label=waiting.label, risk=RISK.get(waiting.reason, RISK_NONE), reason=waiting.reason.replace("_", " "),
         channel=waiting.channel, language=waiting.language, need=waiting.need or "—",
         place=waiting.place or "—", waited=_duration(waiting.waited_seconds), position=waiting.position,
         left=TEXTS["request_left_message"] if waiting.left_message else "")

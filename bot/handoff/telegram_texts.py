@@ -72,3 +72,7 @@ TEXTS: dict[str, str] = {
     "canned_sent": "You sent: {text}",
     "failed": "That did not work; please try again.",
 }
+
+# The risk a request's reason carries, as counsellors read it.
+RISK = {"danger": "immediate danger", "self_harm": "self-harm"}
+RISK_NONE = "—"
