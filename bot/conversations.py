@@ -118,6 +118,9 @@ class Conversations:
         self._deadline = first_reply_deadline
         self._late_turns: set[asyncio.Task[None]] = set()
         self._turn_locks = KeyedLocks()
+        # Her messages enter one at a time (in this process): the live-state calls before a
+        # turn starts must not let a later message's turn overtake an earlier one's.
+        self._entry_locks = KeyedLocks()
         self._instance = uuid.uuid4().hex
         self._handoff: HandoffService | None = None
         self.last_sweep = time.monotonic()  # of the last sweep that ran through (or of the start)
@@ -143,11 +146,13 @@ class Conversations:
         async def collect(replies: list[BotMessage]) -> None:
             collected.extend(replies)
 
-        await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
-        if await self._intercepted(sender_id, text, collect):
+        async with self._entry_locks.hold(sender_id):
+            await self._guarded("touch", self._store.touch(sender_id, time.time()), None)
+            intercepted = await self._intercepted(sender_id, text, collect)
+            turn = None if intercepted else asyncio.ensure_future(self._turn(sender_id, text))
+        if turn is None:
             late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
             return late + collected
-        turn = asyncio.ensure_future(self._turn(sender_id, text))
         late = await self._guarded("take late replies", self._store.take_late_replies(sender_id), [])
         first = await self._first_answer(sender_id, text, turn, started)
         if first.reason == "slow":
@@ -195,10 +200,11 @@ class Conversations:
         """
         waited = max(0.0, time.time() - since) if since else 0.0
         started = asyncio.get_running_loop().time() - waited
-        await self._guarded("touch", self._store.touch(sender_id, time.time()), None)  # her activity, either way
-        if await self._intercepted(sender_id, text, deliver, numbers_given=fallback_given):
-            return Outcome.DONE, None
-        turn = asyncio.ensure_future(self._turn(sender_id, text))
+        async with self._entry_locks.hold(sender_id):
+            await self._guarded("touch", self._store.touch(sender_id, time.time()), None)  # her activity, either way
+            if await self._intercepted(sender_id, text, deliver, numbers_given=fallback_given):
+                return Outcome.DONE, None
+            turn = asyncio.ensure_future(self._turn(sender_id, text))
         first = await self._first_answer(sender_id, text, turn, started)
         if first.fallback and not fallback_given:
             await deliver(first.fallback)
