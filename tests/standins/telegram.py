@@ -174,8 +174,13 @@ class TelegramStandIn:
 
 
 def _matching(calls: list[Call], method: str | None, params: dict[str, Any]) -> list[ApiCall]:
-    parsed = [ApiCall(_method(c.path), _params(c), c.at, _token(c.path)) for c in calls]
+    parsed = [api_call(c) for c in calls]
     return [c for c in parsed if method in (None, c.method) and params.items() <= c.params.items()]
+
+
+def api_call(call: Call) -> ApiCall:
+    """A recorded request as the Bot API call it is (for observers hooked into the recorder)."""
+    return ApiCall(_method(call.path), _params(call), call.at, _token(call.path))
 
 
 def _method(path: str) -> str:
