@@ -2,11 +2,21 @@
 
 Passwords (for the web console) are argon2id hashes; a Telegram counsellor is known
 by the Telegram user id an administrator registered (``helpline counsellors add``).
+
+Every update of the counsellor bot and every console request asks who is acting, so
+the directory answers from a snapshot of all counsellors (a few dozen rows) read at
+most every ``SNAPSHOT_SECONDS``, instead of a database round trip in a worker thread
+each time (under a burst of presses those queued behind each other). Someone not in
+the snapshot is looked up afresh, so a counsellor just added (by the CLI, or another
+instance) is let in at once; a removal made elsewhere reaches this instance within
+``SNAPSHOT_SECONDS`` (here, at once). Passwords are always checked against the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,13 +27,17 @@ from bot.handoff.records import Counsellor, Role
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("no such login")  # an unknown login costs as much as a wrong password
+SNAPSHOT_SECONDS = 2.0  # how old the snapshot of counsellors may be
 
 
 class CounsellorDirectory:
-    """The registered counsellors; each call runs in a worker thread."""
+    """The registered counsellors; the database is read in a worker thread."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._snapshot: list[Counsellor] = []
+        self._read_at = float("-inf")  # time.monotonic() of the snapshot
+        self._reading: asyncio.Lock | None = None  # one read at a time refreshes it
 
     async def add(self, display_name: str, telegram_user_id: int | None = None, login: str | None = None,
                   password: str | None = None, role: Role = Role.COUNSELLOR, max_chats: int = 3) -> Counsellor:
@@ -43,19 +57,35 @@ class CounsellorDirectory:
         def work() -> bool:
             with Session(self._engine) as session, session.begin():
                 return session.execute(delete(Counsellor).where(Counsellor.id == counsellor_id)).rowcount > 0
-        return await asyncio.to_thread(work)
+        removed = await asyncio.to_thread(work)
+        self._read_at = float("-inf")
+        return removed
 
     async def all(self) -> list[Counsellor]:
-        return await asyncio.to_thread(self._select, select(Counsellor).order_by(Counsellor.id))
+        return list(await self._current())
 
     async def by_id(self, counsellor_id: int) -> Counsellor | None:
-        found = await asyncio.to_thread(self._select, select(Counsellor).where(Counsellor.id == counsellor_id))
-        return found[0] if found else None
+        return await self._find(lambda c: c.id == counsellor_id)
 
     async def by_telegram(self, user_id: int) -> Counsellor | None:
-        found = await asyncio.to_thread(
-            self._select, select(Counsellor).where(Counsellor.telegram_user_id == user_id))
-        return found[0] if found else None
+        return await self._find(lambda c: c.telegram_user_id == user_id)
+
+    async def _find(self, matches: Callable[[Counsellor], bool]) -> Counsellor | None:
+        """The counsellor ``matches`` picks: from the snapshot, else from a fresh one."""
+        found = next((c for c in await self._current() if matches(c)), None)
+        if found is None:
+            found = next((c for c in await self._current(fresh=True) if matches(c)), None)
+        return found
+
+    async def _current(self, fresh: bool = False) -> list[Counsellor]:
+        if self._reading is None:
+            self._reading = asyncio.Lock()
+        async with self._reading:
+            if fresh or time.monotonic() - self._read_at > SNAPSHOT_SECONDS:
+                read_at = time.monotonic()
+                self._snapshot = await asyncio.to_thread(self._select, select(Counsellor).order_by(Counsellor.id))
+                self._read_at = read_at
+            return self._snapshot
 
     async def check_login(self, login: str, password: str) -> Counsellor | None:
         """The counsellor whose login and password these are, or None (same cost either way)."""
@@ -68,11 +98,12 @@ class CounsellorDirectory:
         return found[0] if found else None
 
     async def any(self) -> bool:
-        return bool(await asyncio.to_thread(self._select, select(Counsellor).limit(1)))
+        return await self._find(lambda c: True) is not None
 
     def _store(self, counsellor: Counsellor) -> Counsellor:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             session.add(counsellor)
+        self._read_at = float("-inf")
         return counsellor
 
     def _select(self, statement) -> list[Counsellor]:  # type: ignore[no-untyped-def]

@@ -332,12 +332,13 @@ class HandoffService:
             if tell_kept:
                 chat = replace(chat, told_kept=True)
             await self._put(chat)
-        try:
-            await self._store.add_line(chat.id, Author.HER, text)
-        except Exception as error:  # noqa: BLE001 - relayed all the same; the transcript misses it
-            logger.error("a line of hers was not kept in the transcript: %s", type(error).__name__)
+        # The transcript is written while her words go to the counsellor, not before.
+        work = [self._store.add_line(chat.id, Author.HER, text)]
         if chat.stage == Stage.ACTIVE and chat.counsellor_id is not None:
-            await self._emit("her_message", chat.id, chat.counsellor_id, text)
+            work.append(self._emit("her_message", chat.id, chat.counsellor_id, text))
+        kept, *_ = await asyncio.gather(*work, return_exceptions=True)
+        if isinstance(kept, Exception):  # relayed all the same; the transcript misses it
+            logger.error("a line of hers was not kept in the transcript: %s", type(kept).__name__)
         if tell_kept and not flagged:
             await deliver([self._say("utter_handoff_kept", chat.language, chat.country)])
 
