@@ -65,11 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.directory_sessions = make_session_factory(state.engine)
         state.live = open_live_state(settings.redis_url)
         state.assistant = AssistantClient(settings.rasa_url, token, settings.rasa_timeout_seconds)
-        rasa_redis = RasaRedisStores.from_url(settings.redis_url) if settings.redis_url else None
+        retention = settings.conversation_retention_hours * 3600
+        rasa_redis = RasaRedisStores.from_url(settings.redis_url, retention) if settings.redis_url else None
         erasure = Erasure([rasa_redis or state.assistant])
         state.conversations = Conversations(
             state.assistant, state.live, erasure, fallback,
-            retention_seconds=settings.conversation_retention_hours * 3600,
+            retention_seconds=retention,
             first_reply_deadline=settings.first_reply_deadline_seconds,
         )
         erasure.register(state.conversations.store)

@@ -8,8 +8,9 @@
   with her next message.
 
 Keys carry the pseudonym only. ``erase`` removes the context and the late
-replies; the activity index is handled by ``bot.conversations``, which must not
-remove an entry that a newer message renewed.
+replies, ``renew`` lets them last the retention period again; the activity index
+is handled by ``bot.conversations``, which must not remove an entry that a newer
+message renewed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class ConversationStore:
 
     async def take_late_replies(self, sender_id: str) -> list[BotMessage]:
         return [BotMessage.from_rest(json.loads(item)) for item in await self._live.list_take(_late_key(sender_id))]
+
+    async def renew(self, sender_id: str) -> None:
+        for key in (_context_key(sender_id), _late_key(sender_id)):
+            await self._live.renew(key, self._ttl)
 
     async def erase(self, sender_id: str) -> None:
         await self._live.delete(_context_key(sender_id), _late_key(sender_id))

@@ -14,7 +14,8 @@ something to read:
 
 This is also where the privacy promises are kept: erasure on request (the
 assistant's ``erase_conversation`` directive) and after the retention period,
-through the one ``Erasure`` that every store registers with. Failures of live
+through the one ``Erasure`` that every store registers with (``keep`` holds a
+conversation past her last message, while a message she left waits for a counsellor). Failures of live
 state or of an erasure never stop a reply: they are logged without content,
 counted, and the erasure is retried by the sweep.
 """
@@ -372,6 +373,15 @@ class Conversations:
         ERASURES.labels(trigger, "erased").inc()
         logger.info("a conversation was erased (%s)", trigger)
         return True
+
+    async def keep(self, sender_id: str, now: float) -> bool:
+        """Keep her conversation as if she had written at ``now`` (Unix time), though she did
+        not: the retention sweep counts from then, and every store whose data of hers expires by
+        itself (her reply address, her context, Rasa's tracker in Redis) lasts the retention
+        period from now. For a message she left for a counsellor, who may be back only after
+        the retention period (``bot.handoff``). Whether every store renewed (else: call again)."""
+        await self._store.touch(sender_id, now)
+        return await self._erasure.renew(sender_id)
 
     async def _mark_for_retry(self, sender_id: str) -> None:
         """Index the conversation as long expired, so that the next sweep erases it."""

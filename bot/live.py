@@ -9,7 +9,7 @@ Three kinds of data, each with the atomic operation its users need:
 - scored indexes (conversations by last activity), with a conditional remove so
   that the retention sweep never removes an entry that a new message renewed;
 - short-lived values and lists with an expiry (a conversation's context, replies
-  that arrived after the app had answered her itself);
+  that arrived after the app had answered her itself), which can be renewed;
 - locks with an expiry (one sweeper at a time across instances).
 
 Data kept here is pseudonymous only (sender ids are HMACs, see ``bot.identity``).
@@ -50,6 +50,10 @@ class LiveState(Protocol):
 
     async def list_take(self, key: str) -> list[str]:
         """Remove and return the whole list under ``key`` (empty when absent)."""
+
+    async def renew(self, key: str, ttl_seconds: float) -> None:
+        """Let the value or list under ``key`` expire ``ttl_seconds`` from now, as if written
+        again (nothing happens when it is absent or expired)."""
 
     async def delete(self, *keys: str) -> None:
         """Delete values and lists (no error when absent)."""
@@ -117,6 +121,12 @@ class MemoryLiveState:
             value = self._live(key)
             self._values.pop(key, None)
         return value if isinstance(value, list) else []
+
+    async def renew(self, key: str, ttl_seconds: float) -> None:
+        async with self._guard:
+            value = self._live(key)
+            if value is not None:
+                self._values[key] = (time.monotonic() + ttl_seconds, value)
 
     async def delete(self, *keys: str) -> None:
         async with self._guard:
@@ -228,6 +238,9 @@ class RedisLiveState:
             pipe.delete(self._prefix + key)
             values, _ = await pipe.execute()
         return values
+
+    async def renew(self, key: str, ttl_seconds: float) -> None:
+        await self._redis.pexpire(self._prefix + key, _milliseconds(ttl_seconds))
 
     async def delete(self, *keys: str) -> None:
         if keys:

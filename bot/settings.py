@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     handoff_minutes_per_place: float = Field(
         default=5.0, gt=0, description="The expected wait she is told, per place in the queue."
     )
+    handoff_message_hours: int = Field(
+        default=96, ge=1,
+        description="A message she left when nobody was free (or outside the hours) waits this long for a "
+                    "counsellor, her conversation kept meanwhile; she is told so.",
+    )
     handoff_topics: str = Field(
         default="", description="Comma-separated service categories that go to a counsellor (with consent)."
     )

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.assistant import AssistantUnavailable, BotMessage
 from bot.handoff.hours import Schedule
+from bot.live import LiveState
 from channels.base import SENT, Address, Delivery, DeliveryOutcome, Inbound, MalformedUpdate
 
 
@@ -125,13 +126,19 @@ class LoopbackChannel:
 
 
 class RecordingReach:
-    """Stands in for the handoff's ``Reach``: records what she is sent outside her own turns."""
+    """Stands in for the handoff's ``Reach``: records what she is sent outside her own turns, and
+    when her conversation was kept for a message she left."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.kept: list[tuple[str, float]] = []
 
     async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
         self.sent.extend((sender_id, message.text or "") for message in messages)
+        return True
+
+    async def keep(self, sender_id: str, now: float) -> bool:
+        self.kept.append((sender_id, now))
         return True
 
     def to(self, sender_id: str) -> list[str]:
@@ -151,3 +158,55 @@ class FrozenClock:
 def always_open(zone: str = "UTC") -> Schedule:
     """Counsellors' hours: every day, all day."""
     return Schedule(ZoneInfo(zone), {day: ((dt.time(0), None),) for day in range(7)}, frozenset())
+
+
+class ClockedLiveState:
+    """A real live state (in-process or Redis) whose values and lists expire on the test's clock
+    (a ``FrozenClock`` moved by hand) as well as their own: what Redis would have forgotten in
+    the hours a test skips. ``deadlines`` is shared by the instances of one world."""
+
+    def __init__(self, live: LiveState, clock: FrozenClock, deadlines: dict[str, float]) -> None:
+        self._inner, self._clock, self._deadlines = live, clock, deadlines
+
+    def __getattr__(self, name: str):  # indexes, locks, ping, close, the inner store itself
+        return getattr(self._inner, name)
+
+    async def value_set(self, key: str, value: str, ttl_seconds: float) -> None:
+        self._deadlines[key] = self._clock() + ttl_seconds
+        await self._inner.value_set(key, value, ttl_seconds)
+
+    async def list_push(self, key: str, values: list[str], ttl_seconds: float) -> None:
+        await self._expire(key)
+        self._deadlines[key] = self._clock() + ttl_seconds
+        await self._inner.list_push(key, values, ttl_seconds)
+
+    async def renew(self, key: str, ttl_seconds: float) -> None:
+        await self._expire(key)
+        if key in self._deadlines:
+            self._deadlines[key] = self._clock() + ttl_seconds
+        await self._inner.renew(key, ttl_seconds)
+
+    async def value_get(self, key: str) -> str | None:
+        await self._expire(key)
+        return await self._inner.value_get(key)
+
+    async def list_take(self, key: str) -> list[str]:
+        await self._expire(key)
+        self._deadlines.pop(key, None)
+        return await self._inner.list_take(key)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._deadlines.pop(key, None)
+        await self._inner.delete(*keys)
+
+    async def forget_expired(self) -> None:
+        """Drop from the inner store everything past its deadline (Redis would have by now)."""
+        for key in list(self._deadlines):
+            await self._expire(key)
+
+    async def _expire(self, key: str) -> None:
+        deadline = self._deadlines.get(key)
+        if deadline is not None and deadline <= self._clock():
+            del self._deadlines[key]
+            await self._inner.delete(key)

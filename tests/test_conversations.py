@@ -9,6 +9,7 @@ import asyncio
 import time
 
 import pytest
+import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
@@ -19,7 +20,7 @@ from bot.conversation_store import LAST_SEEN_INDEX
 from bot.conversations import Conversations, sweeper_problem
 from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.directory.migrate import upgrade
-from bot.erasure import Erasure
+from bot.erasure import Erasure, RasaRedisStores
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings
 from tests.doubles import BrokenLiveState, FrozenLiveState, ScriptedAssistant
@@ -199,6 +200,61 @@ async def test_conversations_are_erased_after_the_retention_period(live, fallbac
     assert await conversations.erase_expired(now=5_000.0 + 3600) == 1
     assert assistant.erased == ["web-old"]
     assert await conversations.erase_expired(now=5_000.0 + 3600) == 0
+
+
+class BrokenRenewal:
+    """A store whose renewal fails (its Redis is gone)."""
+
+    name = "broken renewal"
+
+    async def erase(self, sender_id: str) -> None:
+        return None
+
+    async def renew(self, sender_id: str) -> None:
+        raise ConnectionError("down")
+
+
+async def test_a_kept_conversation_outlives_its_retention_in_every_store(live, fallback):
+    """``keep`` (a message she left for a counsellor): as if she had written, everywhere."""
+    assistant = ScriptedAssistant([BotMessage(text="hi", custom={CONTEXT_DIRECTIVE: {"language": "sq"}})])
+    conversations = conversations_of(assistant, live, fallback, retention=1.0)
+    await conversations.handle("web-kept", "hello")
+    await conversations.store.keep_late_replies("web-kept", [BotMessage(text="later")])
+    await asyncio.sleep(0.6)
+    assert await conversations.keep("web-kept", time.time())
+    await asyncio.sleep(0.6)  # past the retention after her message, not after the keep
+    assert await conversations.erase_expired() == 0
+    assert await conversations.store.context("web-kept") == {"language": "sq"}
+    assert [r.text for r in await conversations.store.take_late_replies("web-kept")] == ["later"]
+    await asyncio.sleep(0.6)
+    assert await conversations.erase_expired() == 1  # then the retention runs as ever
+    assert assistant.erased == ["web-kept"]
+
+
+async def test_a_store_that_cannot_renew_does_not_stop_the_others(live, fallback):
+    assistant = ScriptedAssistant([BotMessage(text="hi", custom={CONTEXT_DIRECTIVE: {"language": "sr"}})])
+    erasure = Erasure([BrokenRenewal(), assistant])
+    conversations = Conversations(assistant, live, erasure, fallback, 1.0, DEADLINE)
+    erasure.register(conversations.store)
+    await conversations.handle("web-half", "hello")
+    await asyncio.sleep(0.6)
+    assert not await conversations.keep("web-half", time.time())  # the caller tries again
+    await asyncio.sleep(0.6)
+    assert await conversations.store.context("web-half") == {"language": "sr"}
+
+
+async def test_rasas_tracker_in_redis_is_renewed_with_the_conversation(redis_url):
+    client = aioredis.Redis.from_url(redis_url)
+    stores = RasaRedisStores(client, retention_seconds=3600)
+    tracker, lock = stores.keys("web-rasa")
+    await client.set(tracker, b"{}", px=1000)  # as Rasa saved it, a while ago
+    await stores.renew("web-rasa")
+    assert 3590 * 1000 < await client.pttl(tracker) <= 3600 * 1000
+    await stores.renew("web-none")  # nothing saved: nothing is made
+    assert not await client.exists(stores.keys("web-none")[0])
+    await stores.erase("web-rasa")
+    assert not await client.exists(tracker)
+    await client.aclose()
 
 
 async def test_a_message_during_the_sweep_keeps_its_index_entry(live, fallback):

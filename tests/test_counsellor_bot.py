@@ -41,7 +41,7 @@ from bot.identity import pseudonym
 from bot.live import MemoryLiveState
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings, get_settings
-from tests.doubles import FrozenClock, RecordingReach, ScriptedAssistant, always_open
+from tests.doubles import ClockedLiveState, FrozenClock, RecordingReach, ScriptedAssistant, always_open
 from tests.standins import telegram as tg
 from tests.standins.server import Served
 from tests.standins.telegram import BOT_USER, SECRET, SECRET_HEADER, TOKEN, TelegramStandIn
@@ -81,7 +81,7 @@ class Parts:
     """The real handoff service over a migrated SQLite database, and what it was given."""
 
     service: HandoffService
-    live: MemoryLiveState
+    live: ClockedLiveState  # in-process, expiring on the frozen clock
     reach: RecordingReach
     clock: FrozenClock
     assistant: ScriptedAssistant
@@ -189,7 +189,8 @@ def parts(tmp_path, fallback) -> Iterator[Parts]:
     url = f"sqlite:///{tmp_path / 'helpline.db'}"
     upgrade(url)
     engine = make_engine(url)
-    live, reach, clock, assistant = MemoryLiveState(), RecordingReach(), FrozenClock(), ScriptedAssistant()
+    reach, clock, assistant = RecordingReach(), FrozenClock(), ScriptedAssistant()
+    live = ClockedLiveState(MemoryLiveState(), clock, {})
     service = HandoffService(live, HandoffStore(engine, Sealer([Fernet.generate_key()]), transcript_days=30),
                              CounsellorDirectory(engine), assistant, fallback, reach, ALWAYS_OPEN,
                              Timing(clock=clock))
@@ -273,6 +274,25 @@ async def test_a_request_that_left_the_queue_loses_its_take_button(desk: Desk, w
     assert edit.params["message_id"] == "1001" and "reply_markup" not in edit.params
     assert edit.params["text"] == f"[{her.label}]: no longer waiting."
     assert await desk.post_of(her) is None  # live state forgets the post
+
+
+async def test_a_message_nobody_took_in_its_time_closes_its_post_days_later(desk: Desk) -> None:
+    """Nobody is free, she leaves a message, and nobody takes it in HANDOFF_MESSAGE_HOURS (96):
+    days later, its post loses the Take button like any closed request (it outlived a day)."""
+    await desk.counsellor("Mira", MIRA)
+    her = await desk.woman()
+    for _ in range(97):
+        desk.clock.now += 3600  # an hour at a time, the sweep running
+        await desk.service.sweep()
+        assert desk.calls("editMessageText") == []  # still waiting to be taken
+    desk.clock.now += 3600
+    await desk.service.sweep()
+    [edit] = desk.calls("editMessageText")
+    assert edit.params["message_id"] == "1001" and "reply_markup" not in edit.params
+    assert edit.params["text"] == f"[{her.label}]: no longer waiting."
+    assert await desk.post_of(her) is None
+    assert await desk.service.waiting() == []
+    assert {sender for sender, _ in desk.reach.kept} == {her.sender_id}  # her chat was kept meanwhile
 
 
 async def test_an_erased_request_leaves_nothing_of_her_in_the_group(desk: Desk) -> None:

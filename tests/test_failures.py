@@ -309,7 +309,7 @@ def test_a_failing_action_call_logs_nothing_of_it(helpline):
 async def test_the_retention_sweep_erases_every_conversation_from_redis(helpline):
     """The app's own sweep path (bot.conversations) over what the real Rasa wrote in Redis."""
     live = RedisLiveState.from_url(helpline.redis_url)
-    rasa_redis = RasaRedisStores.from_url(helpline.redis_url)
+    rasa_redis = RasaRedisStores.from_url(helpline.redis_url, 3600)
     erasure = Erasure([rasa_redis])
     addresses = ReplyAddresses(live, Sealer.from_settings(helpline.settings), 3600)
     erasure.register(PlatformChats(addresses, {}, RedisQueues(aioredis.Redis.from_url(helpline.redis_url), "outbox")))

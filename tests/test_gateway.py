@@ -80,15 +80,15 @@ def redis_stores(url: str):
     return RedisLiveState.from_url(url), RedisQueues(client(), "inbox"), RedisQueues(client(), "outbox")
 
 
-def build(stores, fallback, assistant, channel, deadline=0.3) -> Gateway:
+def build(stores, fallback, assistant, channel, deadline=0.3, retention=3600.0) -> Gateway:
     live, inbox, outbox = stores()
     erasure = Erasure([assistant])
-    conversations = Conversations(assistant, live, erasure, fallback, 3600, deadline)
+    conversations = Conversations(assistant, live, erasure, fallback, retention, deadline)
     erasure.register(conversations.store)
-    addresses = ReplyAddresses(live, Sealer([KEY]), 3600)
+    addresses = ReplyAddresses(live, Sealer([KEY]), retention)
     erasure.register(PlatformChats(addresses, {channel.name: channel}, outbox))
     return Gateway({channel.name: channel}, conversations, fallback, inbox, outbox, addresses,
-                   Sealer([KEY]), PEPPER, 3600)
+                   Sealer([KEY]), PEPPER, retention)
 
 
 def update(user: str, message_id: str, text: str, **extra) -> bytes:

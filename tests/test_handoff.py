@@ -8,6 +8,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import time
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,21 +17,24 @@ from sqlalchemy import select, text
 
 from bot.assistant import BotMessage
 from bot.db import make_engine
-from bot.directives import HANDOFF_DIRECTIVE
+from bot.directives import ERASE_DIRECTIVE, HANDOFF_DIRECTIVE
 from bot.directory.migrate import upgrade
 from bot.gateway.sealing import Sealer
 from bot.handoff.counsellors import CounsellorDirectory
 from bot.handoff.hours import Schedule
 from bot.handoff.reach import ChatReach
 from bot.handoff.records import HandoffAudit, HandoffRecord, Role
-from bot.handoff.service import HandoffService, TakeStatus, Timing, label_of
+from bot.handoff.service import ERASE, HandoffService, TakeStatus, Timing, label_of
 from bot.handoff.store import HandoffStore
 from bot.identity import pseudonym
 from bot.live import MemoryLiveState
-from tests.doubles import FrozenClock, LoopbackChannel, always_open
+from bot.responses import hours_text
+from tests.doubles import ClockedLiveState, FrozenClock, LoopbackChannel, always_open
 from tests.test_gateway import KEY, PEPPER, EchoAssistant, accept, build, fallback, redis_stores, until  # noqa: F401
 
 CANARY = "canary-7f3a she said this"
+HOURS = 3600.0
+NEVER_OPEN = Schedule(ZoneInfo("Europe/Belgrade"), {}, frozenset())  # a long weekend, say
 
 
 @pytest.fixture(autouse=True)
@@ -74,12 +79,16 @@ class Frontend:
 
 
 class AskingAssistant(EchoAssistant):
-    """Echoes, and asks for a person when she writes "a person please"."""
+    """Echoes, asks for a person when she writes "a person please", and erases her data when she
+    presses "delete my data" (the real assistant asks her to confirm first)."""
 
     async def send(self, sender_id, text):
         if text in ("a person please", "/request_human"):
             await super().send(sender_id, text)
             return [BotMessage(custom={HANDOFF_DIRECTIVE: {"reason": "asked", "need": "shelter"}})]
+        if text == ERASE:
+            await super().send(sender_id, text)
+            return [BotMessage(text="erased", custom={ERASE_DIRECTIVE: True})]
         return await super().send(sender_id, text)
 
 
@@ -108,20 +117,29 @@ def world(request, tmp_path, fallback):
 
 
 class World:
+    """Instances over one set of stores, whose live state expires on the frozen clock."""
+
     def __init__(self, engine, stores, fallback, kind):
         self.engine, self.stores, self.fallback, self.kind = engine, stores, fallback, kind
         self.clock = frozen_clock()
+        self.deadlines: dict[str, float] = {}
         self.counsellors = CounsellorDirectory(engine)
         self.instances = []
 
-    def instance(self, schedule: Schedule | None = None, **timing):
+    def clocked_stores(self):
+        live, inbox, outbox = self.stores()
+        return ClockedLiveState(live, self.clock, self.deadlines), inbox, outbox
+
+    def instance(self, schedule: Schedule | None = None, retention: float = HOURS, **timing):
+        """An app instance; ``retention``: of her conversation (the handoff's live state too)."""
         channel, assistant, frontend = LoopbackChannel(), AskingAssistant(), Frontend()
-        gateway = build(self.stores, self.fallback, assistant, channel)
+        gateway = build(self.clocked_stores, self.fallback, assistant, channel, retention=retention)
         live = gateway._addresses._live  # the instance's live state (the gateway's own)
         store = HandoffStore(self.engine, Sealer([KEY]), transcript_days=30)
         service = HandoffService(live, store, self.counsellors, assistant, self.fallback,
-                                 ChatReach(gateway, gateway._conversations.store),
-                                 schedule or always_open("Europe/Belgrade"), Timing(clock=self.clock, **timing))
+                                 ChatReach(gateway, gateway._conversations),
+                                 schedule or always_open("Europe/Belgrade"),
+                                 Timing(clock=self.clock, retention_seconds=retention, **timing))
         gateway._conversations.attach_handoff(service)
         gateway._conversations._erasure.register(service)
         service.subscribe(frontend)
@@ -155,6 +173,11 @@ class Instance:
 def say(world: World, name: str, language: str = "en", **values) -> str:
     numbers = world.fallback.numbers.numbers_for(world.fallback.default_country, language, self_harm=False)
     return world.fallback.say(name, language, numbers=numbers, **values).text
+
+
+def period(world: World, hours: int = 96, language: str = "en") -> str:
+    """How long a message she leaves is kept, as she is told it (``HANDOFF_MESSAGE_HOURS``)."""
+    return hours_text(world.fallback.responses, language, hours)
 
 
 def sender(user: str) -> str:
@@ -341,7 +364,7 @@ async def test_nobody_free_then_a_silent_counsellor_returns_the_chat_to_the_queu
         world.clock.now += 2
         await one.service.sweep()
         await until(lambda: len(one.texts("t")) >= 3)
-        assert one.texts("t")[2] == say(world, "utter_handoff_unanswered")
+        assert one.texts("t")[2] == say(world, "utter_handoff_unanswered", message_period=period(world))
         await until(lambda: len(one.texts("t")) >= 4)
         assert one.texts("t")[3] == say(world, "utter_handoff_services")
         assert one.buttons("t")[3][0] == "/seek_shelter"  # what she asked for first
@@ -388,13 +411,134 @@ async def test_outside_working_hours_she_is_told_and_may_leave_a_message(world, 
         await one.says("h", "a person please")
         await one.says("h", "/handoff_yes")
         await until(lambda: len(one.texts("h")) >= 2)
-        assert one.texts("h")[1] == say(world, "utter_handoff_closed")
+        assert one.texts("h")[1] == say(world, "utter_handoff_closed", message_period=period(world))
         await until(lambda: len(one.texts("h")) >= 3)
         assert one.texts("h")[2] == say(world, "utter_handoff_services")
         await one.says("h", "please call me back tomorrow")
         await asyncio.sleep(0.3)
         (waiting,) = await one.service.waiting()
         assert waiting.left_message
+    finally:
+        await world.close()
+
+
+async def leave_a_message(world: World, one: Instance, user: str, why: str) -> None:
+    """She asks for a person, consents, is told that nobody can answer now (``why``: "closed",
+    outside the hours, or "nobody free" in time) and for how long a message is kept, and leaves one."""
+    await one.says(user, "a person please")
+    await one.says(user, "/handoff_yes")
+    await until(lambda: len(one.texts(user)) >= 2)
+    if why == "nobody free":
+        world.clock.now += 601
+        await one.service.sweep()
+    told = say(world, "utter_handoff_closed" if why == "closed" else "utter_handoff_unanswered",
+               message_period=period(world))
+    await until(lambda: told in one.texts(user))
+    await one.says(user, CANARY)
+    await until(lambda: say(world, "utter_handoff_kept") in one.texts(user))
+
+
+async def days_pass(world: World, one: Instance, hours: int) -> None:
+    """The clock moves ``hours``, an hour at a time, the retention sweep and the handoff sweep
+    running as in production."""
+    for _ in range(hours):
+        world.clock.now += HOURS
+        await one.gateway._conversations.erase_expired(now=world.clock.now)
+        await one.service.sweep()
+
+
+async def what_remains_of(world: World, one: Instance, user: str, handoff_id: str) -> list[str]:
+    """Where something of her is still kept: live state (once what expired on the frozen clock is
+    gone), the queues, the database (a record without her pseudonym keeps no text: not counted)."""
+    her, found = sender(user), []
+    await one.live.forget_expired()
+    if world.kind == "shared":
+        redis = aioredis.Redis.from_url(world_redis(one))
+        for key in await redis.keys("*"):
+            kept = key + (await redis.dump(key) or b"")
+            found += [key.decode()] if her.encode() in kept or handoff_id.encode() in kept else []
+        await redis.aclose()
+    else:
+        memory = one.live._inner
+        found += [key for key, (_, value) in memory._values.items() if her in key + str(value)
+                  or handoff_id in key + str(value)]
+        found += [index for index, members in memory._indexes.items() if {her, handoff_id} & set(members)]
+    with world.engine.connect() as connection:
+        for table, column, value in (("handoff_records", "sender_id", her),
+                                     ("handoff_transcript", "handoff_id", handoff_id),
+                                     ("gateway_queue_keys", "key", her), ("gateway_queue_items", "key", her)):
+            rows = connection.execute(text(f"SELECT count(*) FROM {table} WHERE {column} = :value"),
+                                      {"value": value}).scalar()
+            found += [table] if rows else []
+    return found
+
+
+@pytest.mark.parametrize("why", ["closed", "nobody free"])
+async def test_a_message_left_before_the_weekend_is_answered_in_her_chat_after_it(world, why):
+    """Friday evening to Monday morning: 60 hours, past the 24 hours of her conversation's
+    retention; her chat is kept for the counsellor, and reaches her."""
+    world.clock.now = time.time()  # her own messages are timed by the wall clock: start there
+    one = world.instance(NEVER_OPEN if why == "closed" else None, retention=24 * HOURS)
+    ana = await counsellor(world)
+    try:
+        await leave_a_message(world, one, "wk", why)
+        await days_pass(world, one, hours=60)
+        assert one.assistant.erased == []  # the retention sweep passed her by
+        (waiting,) = await one.service.waiting()
+        assert waiting.left_message
+        assert (await one.service.take(ana.id, waiting.handoff_id)).status is TakeStatus.TAKEN
+        lines = await one.service.lines(ana, waiting.handoff_id)
+        assert ("her", CANARY) in [(line.author, line.text) for line in lines]
+        assert await one.service.reply(ana.id, waiting.handoff_id, "Good morning, I read your message")
+        await until(lambda: "Good morning, I read your message" in one.texts("wk"))  # her address works
+        assert say(world, "utter_handoff_joined", counsellor="Ana") in one.texts("wk")
+    finally:
+        await world.close()
+
+
+async def test_a_message_nobody_took_in_its_time_leaves_the_queue_then_nothing_of_her_remains(world):
+    world.clock.now = time.time()
+    one = world.instance(NEVER_OPEN, retention=24 * HOURS)
+    await counsellor(world)
+    try:
+        await leave_a_message(world, one, "late", "closed")
+        (waiting,) = await one.service.waiting()
+        await days_pass(world, one, hours=96)
+        assert [w.handoff_id for w in await one.service.waiting()] == [waiting.handoff_id]
+        await days_pass(world, one, hours=1)  # HANDOFF_MESSAGE_HOURS have passed: it leaves the queue
+        assert await one.service.waiting() == []
+        assert one.frontend.of("closed") == [("closed", waiting.handoff_id, "expired")]  # the post closes
+        with world.engine.connect() as connection:
+            record = connection.execute(select(HandoffRecord)).one()
+        assert record.outcome == "expired" and record.left_message
+        assert await one.gateway._addresses.get(sender("late")) is not None  # then the retention, as ever
+        await days_pass(world, one, hours=24)
+        assert one.assistant.erased == [sender("late")]
+        assert await what_remains_of(world, one, "late", waiting.handoff_id) == []
+        with world.engine.connect() as connection:
+            record = connection.execute(select(HandoffRecord)).one()
+        assert record.sender_id is None and record.outcome == "expired"  # statistics, without her
+    finally:
+        await world.close()
+
+
+async def test_delete_my_data_erases_a_left_message_at_once(world):
+    world.clock.now = time.time()
+    one = world.instance(NEVER_OPEN, retention=24 * HOURS)
+    await counsellor(world)
+    try:
+        await leave_a_message(world, one, "del", "closed")
+        (waiting,) = await one.service.waiting()
+        await days_pass(world, one, hours=30)  # kept past the retention period...
+        await one.says("del", ERASE)  # ... and erased the moment she asks
+        await until(lambda: "erased" in one.texts("del"))
+        assert one.assistant.erased == [sender("del")]
+        assert await one.service.waiting() == []
+        assert [event[1] for event in one.frontend.of("closed")] == [waiting.handoff_id]
+        await asyncio.sleep(0.2)  # the confirmation's outbox entry is done with
+        assert await what_remains_of(world, one, "del", waiting.handoff_id) == []
+        await days_pass(world, one, hours=1)
+        assert await what_remains_of(world, one, "del", waiting.handoff_id) == []  # not written back
     finally:
         await world.close()
 

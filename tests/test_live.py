@@ -44,6 +44,23 @@ async def test_values_and_lists_expire_and_are_deleted(live):
     assert await live.value_get("v") is None
 
 
+async def test_values_and_lists_are_renewed_as_if_written_again(live):
+    await live.value_set("v", "one", ttl_seconds=0.3)
+    await live.list_push("l", ["a"], ttl_seconds=0.3)
+    await asyncio.sleep(0.2)
+    await live.renew("v", ttl_seconds=0.4)
+    await live.renew("l", ttl_seconds=0.4)
+    await live.renew("missing", ttl_seconds=10)  # nothing to renew: nothing is made
+    await asyncio.sleep(0.2)  # past the first expiry
+    assert await live.value_get("v") == "one"
+    assert await live.list_take("l") == ["a"]
+    assert await live.value_get("missing") is None
+    await asyncio.sleep(0.3)
+    assert await live.value_get("v") is None
+    await live.renew("v", ttl_seconds=10)  # expired: not brought back
+    assert await live.value_get("v") is None
+
+
 async def test_a_lock_has_one_owner_until_it_expires(live):
     assert await live.lock("sweep", "a", ttl_seconds=0.2)
     assert await live.lock("sweep", "a", ttl_seconds=0.2)  # the owner renews it

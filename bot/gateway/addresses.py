@@ -8,7 +8,8 @@ What is kept, under the pseudonym only, each value sealed (``bot.gateway.sealing
   delete when she asks for erasure (Telegram).
 
 Both expire with the conversation's retention period, renewed by each of her
-messages, and ``erase`` removes them. Nothing here is ever logged.
+messages (and by ``renew``, while her conversation is kept without one: a message
+she left for a counsellor), and ``erase`` removes them. Nothing here is ever logged.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class ReplyAddresses:
     async def take_message_ids(self, sender_id: str) -> list[str]:
         """The remembered message ids, removed from the store."""
         return [self._sealer.open(item) for item in await self._live.list_take(_ids_key(sender_id))]
+
+    async def renew(self, sender_id: str) -> None:
+        """Let what is kept of her last the retention period from now, as if she had written
+        (nothing else changes: not when she last wrote, not whether she blocked the bot)."""
+        for key in (_key(sender_id), _ids_key(sender_id)):
+            await self._live.renew(key, self._ttl)
 
     async def erase(self, sender_id: str) -> None:
         await self._live.delete(_key(sender_id), _ids_key(sender_id))

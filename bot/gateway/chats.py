@@ -45,3 +45,7 @@ class PlatformChats:
                 GATEWAY_DELIVERIES.labels(channel.name, "delete failed").inc()
                 logger.warning("deleting the chat on %s failed: %s", channel.name, type(error).__name__)
         await self._addresses.erase(sender_id)
+
+    async def renew(self, sender_id: str) -> None:
+        """Her address (and the chat's message ids) last the retention period again."""
+        await self._addresses.renew(sender_id)

@@ -4,6 +4,9 @@ The messaging platforms: through the gateway's outbox, in order with everything 
 she is sent, to the sealed address she last wrote from. The web chat: kept with her
 conversation's late replies, which her tab's socket collects (``bot.chat_socket``
 looks for them while it is open), on whichever instance holds the socket.
+
+``keep`` holds her conversation (that address included) as if she had just written,
+while a message she left waits for a counsellor (``Conversations.keep``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from bot.assistant import BotMessage
-from bot.conversation_store import ConversationStore
+from bot.conversations import Conversations
 from bot.gateway.pipeline import Gateway
 from bot.metrics import HANDOFFS
 
@@ -19,9 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 class ChatReach:
-    def __init__(self, gateway: Gateway, store: ConversationStore) -> None:
+    def __init__(self, gateway: Gateway, conversations: Conversations) -> None:
         self._gateway = gateway
-        self._store = store
+        self._conversations = conversations
 
     async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
         if channel in self._gateway.channels:
@@ -30,5 +33,8 @@ class ChatReach:
             HANDOFFS.labels("unreachable").inc()
             logger.warning("a handoff message on %s has no address to go to", channel)
             return False
-        await self._store.keep_late_replies(sender_id, messages)
+        await self._conversations.store.keep_late_replies(sender_id, messages)
         return True
+
+    async def keep(self, sender_id: str, now: float) -> bool:
+        return await self._conversations.keep(sender_id, now)

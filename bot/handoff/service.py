@@ -25,6 +25,14 @@ audit) is in the directory's database. While a person has the chat, the assistan
 tracker is paused (Rasa's ``pause``/``resume`` events) and her messages bypass it; while
 she waits, her words are kept for the counsellor, and the assistant's buttons (services
 near her, offered when nobody is free) still reach the assistant.
+
+When nobody is free, or outside the hours, she may leave a message: the chat stays in the
+queue until a counsellor takes it, up to ``Timing.message_seconds`` after her last message
+there (or after she was told), and she is told how long. Her conversation would be erased
+by the retention sweep (and her reply address expire) a retention period after her last
+message, before a counsellor is back after a weekend; so the sweep keeps it meanwhile, as
+if she had written (``Reach.keep``). Past that time the chat leaves the queue (``expired``)
+and the normal retention applies. Her "delete my data" erases it at once, as ever.
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ from bot.handoff.records import (
 from bot.handoff.store import HandoffStore, Line
 from bot.live import LiveState
 from bot.metrics import HANDOFFS
+from bot.responses import hours_text
 from bot.safety_fallback import DOMAIN_FILE, SafetyFallback
 from bot.text import fold
 
@@ -79,6 +88,10 @@ CANNED = ("utter_canned_greeting", "utter_canned_safe", "utter_canned_services",
           "utter_canned_emergency", "utter_canned_goodbye")
 CONSENT_SECONDS = 3600.0  # an unanswered consent question is forgotten after this
 LOCK_SECONDS = 5.0
+# A left message's conversation is renewed this many times per retention period: never near its end.
+KEEPS_PER_RETENTION = 4
+# Her texts that say she may leave a message, and for how long (``{message_period}``).
+LEAVE_A_MESSAGE = ("utter_handoff_unanswered", "utter_handoff_closed")
 
 
 def label_of(sender_id: str) -> str:
@@ -123,7 +136,9 @@ class Chat:
     taken_at: float | None = None
     her_waiting_since: float | None = None  # her oldest message the counsellor has not answered
     told_position: int | None = None
-    told_unanswered: bool = False
+    told_unanswered: bool = False  # nobody is free, or outside the hours: she may leave a message
+    left_at: float | None = None  # then: when she was told, or her last message (kept from then)
+    kept_at: float = 0.0  # when her conversation was last kept for it (``Reach.keep``)
     told_kept: bool = False
 
     @property
@@ -183,7 +198,8 @@ class HandoffListener(Protocol):
     async def ended(self, handoff_id: str, counsellor_id: int, why: str) -> None: ...
     async def released(self, handoff_id: str, counsellor_id: int, why: str) -> None: ...
     async def closed(self, handoff_id: str, why: str) -> None:
-        """It left the queue without a counsellor ("cancelled", "blocked", "erased")."""
+        """It left the queue without a counsellor ("cancelled", "blocked", "erased", "expired":
+        her message waited ``Timing.message_seconds`` and nobody took it)."""
 
 
 class Reach(Protocol):
@@ -191,6 +207,10 @@ class Reach(Protocol):
 
     async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
         """Whether they are on their way (False: she cannot be reached, her address is gone)."""
+
+    async def keep(self, sender_id: str, now: float) -> bool:
+        """Keep her conversation, her address with it, as if she had written at ``now``: the
+        retention period counts from then. Whether everything was kept (else: again soon)."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +221,7 @@ class Timing:
     counsellor_timeout_seconds: float = 600.0  # her message unanswered this long: back to the queue
     minutes_per_place: float = 5.0  # the expected wait she is told, per place in the queue
     retention_seconds: float = 24 * 3600.0  # of the live state (her conversation's retention)
+    message_seconds: float = 96 * 3600.0  # a left message waits this long for a counsellor
     clock: Callable[[], float] = field(default=time.time)
 
 
@@ -331,6 +352,8 @@ class HandoffService:
             tell_kept = chat.stage == Stage.WAITING and not chat.told_kept
             if tell_kept:
                 chat = replace(chat, told_kept=True)
+            if chat.stage == Stage.WAITING and chat.told_unanswered:  # her message: kept from now
+                chat = replace(chat, left_at=self._now())
             await self._put(chat)
         # The transcript is written while her words go to the counsellor, not before.
         work = [self._store.add_line(chat.id, Author.HER, text)]
@@ -347,7 +370,8 @@ class HandoffService:
         answered by the caller with the numbers) and the error is raised."""
         now = self._now()
         closed = not self._schedule.is_open(dt.datetime.fromtimestamp(now, dt.UTC))
-        chat = replace(chat, stage=Stage.WAITING, queued_at=now, told_unanswered=closed)
+        chat = replace(chat, stage=Stage.WAITING, queued_at=now, told_unanswered=closed,
+                       left_at=now if closed else None)
         await self._store.requested(chat, left_message=closed)
         try:
             await self._put(chat)
@@ -554,8 +578,9 @@ class HandoffService:
     # --------------------------------------------------------------- the sweep
 
     async def sweep(self) -> None:
-        """Tell waiting women their new place, tell those nobody took that nobody is free,
-        and return to the queue the chats whose counsellor went silent or was removed."""
+        """Tell waiting women their new place, tell those nobody took that nobody is free, keep
+        the conversations of those who may leave a message (until their time is up), and return
+        to the queue the chats whose counsellor went silent or was removed."""
         now = self._now()
         open_ids = await self._live.index_below(OPEN, float("inf"), 1000)
         registered = {c.id for c in await self.counsellors.all()} if open_ids else set()
@@ -586,13 +611,36 @@ class HandoffService:
             await self._reach.send(chat.sender_id, chat.channel,
                                    [self._say("utter_handoff_unanswered", chat.language, chat.country),
                                     self._services(chat)])
-            await self._update(chat.id, told_unanswered=True)
+            await self._update(chat.id, told_unanswered=True, left_at=now)
             await self._store.left_message(chat.id)
+            return
+        if chat.told_unanswered and not await self._keep_message(chat, now):
             return
         position = await self._position(chat.id)
         if position is not None and chat.told_position is not None and position < chat.told_position:
             await self._reach.send(chat.sender_id, chat.channel, [self._position_message(chat, position)])
             await self._update(chat.id, told_position=position)
+
+    async def _keep_message(self, chat: Chat, now: float) -> bool:
+        """Keep her conversation for the counsellor who will answer her message, a few times per
+        retention period, while it is within ``message_seconds`` of being left; past that, the
+        chat leaves the queue (unless a counsellor has just taken it): False."""
+        left_at = chat.left_at or chat.queued_at  # (a chat queued before ``left_at`` was kept)
+        if now - left_at > self._timing.message_seconds:
+            if await self._live.index_claim(WAITING, chat.id, float("inf")):  # not if Take won
+                await self._leave(chat, Outcome.EXPIRED, "expired")
+            return False
+        if now - chat.kept_at >= self._timing.retention_seconds / KEEPS_PER_RETENTION and \
+                await self._reach.keep(chat.sender_id, now):
+            await self._update(chat.id, kept_at=now)  # the chat's own keys are renewed with it
+        return True
+
+    @property
+    def request_seconds(self) -> float:
+        """How long a request can wait in the queue, with a retention period to spare (a sweep
+        late or down; longer only if she writes again while she waits): what a frontend keeps of
+        one lasts as long."""
+        return self._timing.wait_seconds + self._timing.message_seconds + self._timing.retention_seconds
 
     async def sweep_forever(self, interval_seconds: float) -> None:
         """Run ``sweep`` on one instance at a time, and purge old transcripts hourly."""
@@ -736,6 +784,9 @@ class HandoffService:
     def _say(self, response: str, language: str, country: str | None, **values: Any) -> BotMessage:
         numbers = self._fallback.numbers.numbers_for(country or self._fallback.default_country, language,
                                                     self_harm=False)
+        if response in LEAVE_A_MESSAGE:
+            hours = max(1, round(self._timing.message_seconds / 3600))
+            values["message_period"] = hours_text(self._fallback.responses, language, hours)
         return self._fallback.say(response, language, numbers=numbers, **values)
 
     def _now(self) -> float:

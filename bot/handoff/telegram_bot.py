@@ -16,8 +16,10 @@ label the replied-to message starts with). With several chats each send is confi
 with the label it went to.
 
 A request's group post loses its Take button once it cannot be taken (``closed``: she
-stopped waiting, was blocked or erased; ``taken``); when she is erased, it keeps nothing
-of her (no label, need or place), and live state forgets the post once the chat is over.
+stopped waiting, was blocked or erased, or her message waited its time out; ``taken``);
+when she is erased, it keeps nothing of her (no label, need or place), and live state
+forgets the post once the chat is over (kept meanwhile as long as a request may wait:
+a message she left outside the hours waits days).
 
 Her words also reach Telegram as copies in the counsellors' private chats (the chat so
 far, each of her messages), and Telegram lets a bot delete its own messages only for 48
@@ -72,7 +74,7 @@ logger = logging.getLogger(__name__)
 
 CREDENTIALS = ("COUNSELLOR_BOT_TOKEN", "COUNSELLOR_WEBHOOK_SECRET", "COUNSELLOR_GROUP_CHAT_ID")
 ALLOWED_UPDATES = ("message", "callback_query")
-STATE_SECONDS = 86400.0  # the group post and a counsellor's chosen chat, in live state
+STATE_SECONDS = 86400.0  # a counsellor's chosen chat, in live state (a group post: as long as it may wait)
 SEEN_SECONDS = 86400.0  # an update's id is remembered this long (Telegram keeps undelivered ones 24 h)
 COPIES_SECONDS = 48 * 3600.0  # Telegram lets a bot delete its messages this long after sending them
 ERASED = "erased"  # why a chat ended or closed: her data was erased
@@ -295,9 +297,9 @@ class CounsellorBot:
         await self._forget_post(handoff_id, "request_erased" if why == ERASED else None)
 
     async def closed(self, handoff_id: str, why: str) -> None:
-        """It left the queue without a counsellor ("cancelled", "blocked", "erased"): its post
-        loses the Take button (erased: her label and details too). A counsellor may have had
-        the chat before it went back to the queue: her erasure deletes their copies."""
+        """It left the queue without a counsellor ("cancelled", "blocked", "erased", "expired"):
+        its post loses the Take button (erased: her label and details too). A counsellor may have
+        had the chat before it went back to the queue: her erasure deletes their copies."""
         if why == ERASED:
             await self._delete_copies(handoff_id)
         await self._forget_post(handoff_id, "request_erased" if why == ERASED else "request_gone")
@@ -600,7 +602,8 @@ class CounsellorBot:
 
     async def _remember(self, handoff_id: str, post: _Post) -> None:
         raw = json.dumps({"label": post.label, "message_id": post.message_id})
-        await self._live.value_set(_post_key(handoff_id), raw, STATE_SECONDS)
+        ttl = max(STATE_SECONDS, self._service.request_seconds)
+        await self._live.value_set(_post_key(handoff_id), raw, ttl)
 
     async def _post(self, handoff_id: str) -> _Post | None:
         raw = await self._live.value_get(_post_key(handoff_id))

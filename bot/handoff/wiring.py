@@ -28,10 +28,11 @@ def open_handoff(settings: Settings, schedule: Schedule, live: LiveState, engine
         counsellor_timeout_seconds=settings.handoff_counsellor_timeout_seconds,
         minutes_per_place=settings.handoff_minutes_per_place,
         retention_seconds=settings.conversation_retention_hours * 3600,
+        message_seconds=settings.handoff_message_hours * 3600,
     )
     store = HandoffStore(engine, Sealer.from_settings(settings), settings.transcript_retention_days)
     service = HandoffService(live, store, CounsellorDirectory(engine), assistant, fallback,
-                             ChatReach(gateway, conversations.store), schedule, timing)
+                             ChatReach(gateway, conversations), schedule, timing)
     conversations.attach_handoff(service)
     erasure.register(service)
     return service
