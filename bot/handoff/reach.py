@@ -4,6 +4,10 @@ The messaging platforms: through the gateway's outbox, in order with everything 
 she is sent, to the sealed address she last wrote from. The web chat: kept with her
 conversation's late replies, which her tab's socket collects (``bot.chat_socket``
 looks for them while it is open), on whichever instance holds the socket.
+
+Some platforms take free-form messages only for a while after her last one (WhatsApp:
+24 hours); ``reply_window_closes`` says until when, so that a counsellor's words are
+refused at once rather than dropped later by the outbox.
 """
 
 from __future__ import annotations
@@ -32,3 +36,10 @@ class ChatReach:
             return False
         await self._store.keep_late_replies(sender_id, messages)
         return True
+
+    async def reply_window_closes(self, sender_id: str, channel: str) -> float | None:
+        """When her platform stops taking messages to her (Unix time); None: no such limit (the
+        web chat keeps replies until her tab collects them)."""
+        if channel not in self._gateway.channels:
+            return None
+        return await self._gateway.reply_window_closes(sender_id)
