@@ -106,6 +106,12 @@ class Channel(Protocol):
     """Whether the bot can delete the messages of a chat (Telegram); otherwise the last
     reply after an erasure tells her how to delete the chat herself."""
 
+    reply_window_seconds: float | None
+    """How long after her last message the platform takes free-form messages to her
+    (WhatsApp's 24-hour customer-service window); None where it sets no such limit. The
+    gateway tells the handoff (``Gateway.reply_window_closes``) before a counsellor's
+    words are queued, so that nothing is promised that ``send`` would drop."""
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Whether the webhook really comes from the platform (constant-time comparisons)."""
 

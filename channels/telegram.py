@@ -102,6 +102,7 @@ class TelegramChannel:
 
     name = NAME
     can_delete = True
+    reply_window_seconds: float | None = None
 
     def __init__(self, token: str, secret: str, api_base: str, payloads: Iterable[str] = (),
                  throttle: Throttle | None = None) -> None:

@@ -96,6 +96,7 @@ class ViberChannel:
 
     name = NAME
     can_delete = False
+    reply_window_seconds: float | None = None
 
     def __init__(self, auth_token: str, api_base: str, sender_name: str) -> None:
         self._key = auth_token.encode()

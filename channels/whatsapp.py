@@ -14,7 +14,9 @@ need one endpoint and a signature check, not a framework.
 Free-form replies are allowed only inside the 24-hour customer-service window
 after her last message; outside it WhatsApp accepts templates only, which the
 helpline does not send (a template would arrive, unasked, on a phone someone else
-may be watching). Such a reply is not sent, with one log line without content.
+may be watching). Such a reply is not sent, with one log line without content; a
+counsellor's words are refused before they are queued (``reply_window_seconds``, asked
+through ``Gateway.reply_window_closes``): a counsellor is never told they went.
 
 A business cannot delete messages of a WhatsApp chat (``can_delete`` is False):
 after an erasure the last reply tells her how to delete the chat herself.
@@ -87,6 +89,7 @@ class WhatsAppChannel:
 
     name = NAME
     can_delete = False
+    reply_window_seconds: float | None = WINDOW_SECONDS
 
     def __init__(self, access_token: str, app_secret: str, verify_token: str,
                  phone_number_id: str, api_base: str, timeout_seconds: float = 10.0) -> None:

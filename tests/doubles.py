@@ -13,6 +13,7 @@ from bot.assistant import AssistantUnavailable, BotMessage
 from bot.handoff.hours import Schedule
 from bot.live import LiveState
 from channels.base import SENT, Address, Delivery, DeliveryOutcome, Inbound, MalformedUpdate
+from channels.whatsapp import WINDOW_SECONDS as WHATSAPP_WINDOW_SECONDS
 
 
 class ScriptedAssistant:
@@ -77,10 +78,13 @@ class LoopbackChannel:
     """A platform of the tests: JSON updates ``{"user", "id", "text", "kind"}``, sends recorded.
 
     ``outcomes`` scripts what the next sends return (then SENT); ``deleted`` records deletions.
+    An update's ``at`` is when she wrote (Unix time; now by default), for a platform with a
+    ``reply_window_seconds`` (one named "whatsapp", say); sends do not look at it.
     """
 
-    def __init__(self, name: str = "loopback", can_delete: bool = True) -> None:
-        self.name, self.can_delete = name, can_delete
+    def __init__(self, name: str = "loopback", can_delete: bool = True,
+                 reply_window_seconds: float | None = None) -> None:
+        self.name, self.can_delete, self.reply_window_seconds = name, can_delete, reply_window_seconds
         self.sent: list[tuple[str, str | None, tuple[str, ...]]] = []  # (chat, text, payloads)
         self.outcomes: list = []
         self.deleted: list[tuple[str, list[str]]] = []
@@ -94,7 +98,8 @@ class LoopbackChannel:
         try:
             data = json.loads(body)
             return [Inbound(self.name, data["user"], data["id"], data.get("kind", "text"),
-                            Address(self.name, f"chat-{data['user']}", time.time()), data.get("text", ""),
+                            Address(self.name, f"chat-{data['user']}", data.get("at", time.time())),
+                            data.get("text", ""),
                             deletable_ids=(f"in-{data['id']}",), callback_id=data.get("callback"))]
         except (ValueError, KeyError, TypeError) as error:
             raise MalformedUpdate(str(error)) from error
@@ -127,11 +132,16 @@ class LoopbackChannel:
 
 class RecordingReach:
     """Stands in for the handoff's ``Reach``: records what she is sent outside her own turns, and
-    when her conversation was kept for a message she left."""
+    when her conversation was kept for a message she left.
+
+    ``she_wrote(sender, at)`` on a WhatsApp chat opens its 24-hour window from ``at``, as her
+    message through the gateway does (before it, no window is known: no limit).
+    """
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
         self.kept: list[tuple[str, float]] = []
+        self.last_inbound: dict[str, float] = {}
 
     async def send(self, sender_id: str, channel: str, messages: list[BotMessage]) -> bool:
         self.sent.extend((sender_id, message.text or "") for message in messages)
@@ -140,6 +150,14 @@ class RecordingReach:
     async def keep(self, sender_id: str, now: float) -> bool:
         self.kept.append((sender_id, now))
         return True
+
+    def she_wrote(self, sender_id: str, at: float) -> None:
+        self.last_inbound[sender_id] = at
+
+    async def reply_window_closes(self, sender_id: str, channel: str) -> float | None:
+        if channel != "whatsapp" or sender_id not in self.last_inbound:
+            return None
+        return self.last_inbound[sender_id] + WHATSAPP_WINDOW_SECONDS
 
     def to(self, sender_id: str) -> list[str]:
         return [text for sender, text in self.sent if sender == sender_id]

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 from bot.console.auth import MAX_FAILURES
 from bot.console.router import COOKIE, make_router
 from bot.handoff.records import Reason, Role
-from bot.handoff.service import label_of
+from bot.handoff.service import WINDOW_MARGIN_SECONDS, ReplyStatus, label_of
 from bot.identity import pseudonym
 from bot.live import RedisLiveState
 from tests.console_harness import (
@@ -37,6 +38,7 @@ from tests.console_harness import (
 from tests.helpers import text_of
 
 CONSOLE = {"X-Console": "1"}
+LATE_PHONE, EARLY_PHONE = "38970123456", "38971654321"  # her WhatsApp numbers: never in the console
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -222,7 +224,7 @@ async def test_state_changes_need_a_json_post_with_the_console_header(console, c
     assert len(await console.service.waiting()) == 1  # nothing was taken
     ok = await client.post("/console/api/take", content=body, headers={
         "Content-Type": "application/json", "X-Console": "1", "Sec-Fetch-Site": "same-origin"})
-    assert ok.json() == {"status": "taken"}
+    assert ok.json() == {"status": "taken", "window_left_seconds": None}  # Telegram: no reply window
 
 
 async def test_the_page_is_self_contained_under_a_strict_policy(console):
@@ -275,7 +277,8 @@ async def test_take_reply_note_end(console, clients):
     handoff_id = await console.her_request(language="sq")
     client, other = await clients("anna"), await clients("bora")
 
-    assert (await post(client, "take", handoff_id=handoff_id)).json() == {"status": "taken"}
+    assert (await post(client, "take", handoff_id=handoff_id)).json() == {"status": "taken",
+                                                                          "window_left_seconds": None}
     assert (await post(other, "take", handoff_id=handoff_id)).json() == {"status": "already_taken"}
     assert (await client.get("/console/api/queue")).json() == []
     chats = (await client.get("/console/api/chats")).json()
@@ -320,14 +323,53 @@ async def test_a_reply_that_could_not_reach_her_is_said_not_delivered(console, c
     client = await clients("anna")
     await post(client, "take", handoff_id=handoff_id)
 
-    async def unreachable(counsellor_id: int, handoff_id: str, text: str) -> bool:
-        return False  # the service's answer when her address is gone: the chat is still Anna's
+    async def unreachable(counsellor_id: int, handoff_id: str, text: str) -> ReplyStatus:
+        return ReplyStatus.UNREACHABLE  # her address is gone: the chat is still Anna's
 
     monkeypatch.setattr(console.service, "reply", unreachable)
     response = await post(client, "reply", handoff_id=handoff_id, text="Are you safe?")
     assert (response.status_code, response.json()) == (409, {"detail": "not_delivered"})
     script = (await client.get("/console/static/texts.json")).json()
     assert script["not_delivered"].startswith("Your message was not delivered")
+
+
+async def test_a_whatsapp_chat_taken_after_her_24_hours_refuses_the_reply_and_says_why(console, clients):
+    """She left a message on WhatsApp; Anna takes it 25 hours after she wrote: the take says the
+    window has closed, the reply is refused (nothing goes to her, nothing is kept as said) until
+    she writes again. Another woman, taken 23 hours after she wrote, can be answered."""
+    await console.add("Anna", "anna")
+    late, early = (pseudonym(PEPPER.encode(), "whatsapp", phone) for phone in (LATE_PHONE, EARLY_PHONE))
+    console.her.she_wrote(late, time.time() - 25 * 3600)
+    console.her.she_wrote(early, time.time() - 23 * 3600)
+    late_id = await console.her_request(late, channel="whatsapp")
+    early_id = await console.her_request(early, channel="whatsapp")
+    client = await clients("anna")
+    answers = []
+
+    answers.append(await post(client, "take", handoff_id=late_id))
+    assert answers[-1].json() == {"status": "taken", "window_left_seconds": 0}
+    answers.append(await post(client, "reply", handoff_id=late_id, text="Are you safe?"))
+    assert (answers[-1].status_code, answers[-1].json()) == (409, {"detail": "window_closed"})
+    assert "Are you safe?" not in console.her.texts(late)
+    answers.append(await client.get(f"/console/api/chats/{late_id}/lines"))
+    assert [line for line in answers[-1].json() if line["author"] == "counsellor"] == []
+
+    answers.append(await post(client, "take", handoff_id=early_id))
+    assert 3600 - 70 < answers[-1].json()["window_left_seconds"] <= 3600 - WINDOW_MARGIN_SECONDS
+    answers.append(await post(client, "reply", handoff_id=early_id, text="I am here for you"))
+    assert answers[-1].json() == {"ok": True} and console.her.texts(early)[-1] == "I am here for you"
+
+    console.her.she_wrote(late, time.time())  # she writes again: her window opens
+    answers.append(await post(client, "reply", handoff_id=late_id, text="Are you safe?"))
+    assert answers[-1].json() == {"ok": True} and console.her.texts(late)[-1] == "Are you safe?"
+
+    script = (await client.get("/console/static/texts.json")).json()
+    for key in ("window_closed", "window_over"):
+        assert "WhatsApp allows answers only until 24 hours after her last message" in script[key]
+        assert script[key].endswith("You can answer her when she writes again.")
+    assert script["window_left"].endswith("{left} left.")
+    for answer in answers:  # her number never reaches the console
+        assert LATE_PHONE not in answer.text and EARLY_PHONE not in answer.text
 
 
 async def test_a_counsellor_cannot_read_a_chat_they_never_handled(console, clients):

@@ -9,6 +9,8 @@ only types: Tab, Shift+Tab, Enter, Escape and text; no element is ever clicked.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,10 +20,12 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from bot.console.router import STATIC_DIR
 from bot.handoff.records import Role
 from bot.handoff.service import label_of
 from tests.browser import headless_chromium
-from tests.console_harness import HER, PASSWORD, TELEGRAM_USER_ID, Console, build_console
+from bot.identity import pseudonym
+from tests.console_harness import HER, PASSWORD, PEPPER, TELEGRAM_USER_ID, Console, build_console
 from tests.standins.server import Served
 
 WAIT_SECONDS = 10
@@ -273,3 +277,33 @@ def test_an_administrator_sees_every_chat_and_the_audit_log(driver, console):
                          "[...document.querySelectorAll('#audit-rows tr')].map((r) => r.innerText)")
     assert any("Cleo" in row and "view" in row for row in rows)
     assert any("Anna" in row and "take" in row for row in rows)
+
+
+def test_a_whatsapp_chat_past_her_24_hours_says_so_on_take_and_refuses_the_reply(driver, console):
+    console, url = console
+    console.call(console.add("Anna", "anna"))
+    her = pseudonym(PEPPER.encode(), "whatsapp", "38970123456")
+    console.her.she_wrote(her, time.time() - 25 * 3600)
+    handoff_id = console.call(console.her_request(her, channel="whatsapp", language="sq"))
+    texts = json.loads((STATIC_DIR / "texts.json").read_text(encoding="utf-8"))
+
+    sign_in(driver, url, "anna")
+    until(driver, f"document.querySelector('[data-key=\"take:{handoff_id}\"]')")
+    alt(driver, "q")
+    keys(driver, Keys.ENTER)
+    until(driver, "document.activeElement.id === 'reply'", "the reply box has the focus after Take")
+    status = until(driver, "document.getElementById('status').textContent")
+    assert status == f"You have the chat with {label_of(her)}. {texts['window_over']}"
+
+    keys(driver, "Are you safe?", Keys.ENTER)
+    until(driver, f"document.getElementById('alert').textContent === {texts['window_closed']!r}",
+          "the counsellor is told the reply was not sent")
+    assert "Are you safe?" not in console.her.texts(her)
+    assert driver.execute_script("return document.getElementById('reply').value") == "Are you safe?"
+
+    console.her.she_wrote(her, time.time())  # she writes again: WhatsApp takes answers again
+    keys(driver, Keys.ENTER)
+    until(driver, "[...document.querySelectorAll('#lines .line.counsellor')].length === 1")
+    assert console.her.texts(her)[-1] == "Are you safe?"
+    assert "38970123456" not in driver.page_source and her not in driver.page_source
+    assert policy_violations(driver) == []

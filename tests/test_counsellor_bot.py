@@ -33,7 +33,7 @@ from bot.handoff import cli as counsellors_cli
 from bot.handoff import webhook
 from bot.handoff.counsellors import CounsellorDirectory
 from bot.handoff.records import Reason
-from bot.handoff.service import CANCEL, HandoffService, Timing, label_of
+from bot.handoff.service import CANCEL, HandoffService, ReplyStatus, Timing, label_of
 from bot.handoff.store import HandoffStore
 from bot.handoff.telegram_bot import CounsellorBot, Credentials
 from bot.handoff.telegram_texts import REFUSAL
@@ -472,12 +472,39 @@ async def test_words_that_could_not_reach_her_are_said_not_delivered(desk: Desk,
     her = await desk.woman()
     await desk.press(MIRA, f"take:{her.handoff_id}", in_group=True)
 
-    async def unreachable(counsellor_id: int, handoff_id: str, text: str) -> bool:
-        return False  # the service's answer when her address is gone: the chat is still Mira's
+    async def unreachable(counsellor_id: int, handoff_id: str, text: str) -> ReplyStatus:
+        return ReplyStatus.UNREACHABLE  # her address is gone: the chat is still Mira's
 
     monkeypatch.setattr(desk.service, "reply", unreachable)
     await desk.write(MIRA, "are you safe?")
     assert desk.texts_to(MIRA)[-1] == f"[{her.label}] Not delivered: she can no longer be reached."
+
+
+async def test_a_whatsapp_chat_taken_after_her_24_hours_says_so_and_refuses_the_words(desk: Desk) -> None:
+    """She left a message on WhatsApp when nobody was free; Mira takes it 25 hours later: the
+    intro says WhatsApp's window has passed, and her words are refused, not sent. Another woman,
+    taken 23 hours after she wrote, can be answered for the hour left."""
+    await desk.counsellor("Mira", MIRA)
+    late, early = await desk.woman(channel="whatsapp"), await desk.woman(channel="whatsapp")
+    desk.reach.she_wrote(late.sender_id, desk.clock.now - 25 * 3600)
+    desk.reach.she_wrote(early.sender_id, desk.clock.now - 23 * 3600)
+
+    await desk.press(MIRA, f"take:{late.handoff_id}", in_group=True)
+    [intro] = desk.texts_to(MIRA)
+    assert intro.startswith(f"[{late.label}] Yours now (whatsapp · sq)")
+    assert "WhatsApp allows answers only until 24 hours after her last message, and that time has passed" in intro
+    await desk.write(MIRA, "I am here, are you safe?")
+    assert desk.texts_to(MIRA)[-1] == (f"[{late.label}] Not sent: WhatsApp allows answers only until 24 hours "
+                                       "after her last message. You can answer her when she writes again.")
+    assert "I am here, are you safe?" not in late.sent
+
+    await desk.press(MIRA, f"take:{early.handoff_id}", in_group=True, message_id=1002)
+    assert "WhatsApp allows answers only until 24 hours after her last message: 59 min left." in \
+        desk.texts_to(MIRA)[-1]
+    await desk.write(MIRA, "I am here for you")
+    assert early.sent[-1] == "I am here for you"
+    for text in desk.texts_to(MIRA):  # she is her label only: never her number or pseudonym
+        assert late.sender_id not in text and early.sender_id not in text
 
 
 async def test_words_with_no_chat_and_unknown_labels(desk: Desk) -> None:

@@ -24,11 +24,13 @@ from bot.handoff.counsellors import CounsellorDirectory
 from bot.handoff.hours import Schedule
 from bot.handoff.reach import ChatReach
 from bot.handoff.records import HandoffAudit, HandoffRecord, Role
-from bot.handoff.service import ERASE, HandoffService, TakeStatus, Timing, label_of
+from bot.handoff.service import (ERASE, WINDOW_MARGIN_SECONDS, HandoffService, ReplyStatus, TakeStatus, Timing,
+                                 label_of)
 from bot.handoff.store import HandoffStore
 from bot.identity import pseudonym
 from bot.live import MemoryLiveState
 from bot.responses import hours_text
+from channels.whatsapp import WINDOW_SECONDS
 from tests.doubles import ClockedLiveState, FrozenClock, LoopbackChannel, always_open
 from tests.test_gateway import KEY, PEPPER, EchoAssistant, accept, build, fallback, redis_stores, until  # noqa: F401
 
@@ -130,9 +132,11 @@ class World:
         live, inbox, outbox = self.stores()
         return ClockedLiveState(live, self.clock, self.deadlines), inbox, outbox
 
-    def instance(self, schedule: Schedule | None = None, retention: float = HOURS, **timing):
+    def instance(self, schedule: Schedule | None = None, retention: float = HOURS, platform: str = "loopback",
+                 reply_window_seconds: float | None = None, **timing):
         """An app instance; ``retention``: of her conversation (the handoff's live state too)."""
-        channel, assistant, frontend = LoopbackChannel(), AskingAssistant(), Frontend()
+        channel = LoopbackChannel(platform, reply_window_seconds=reply_window_seconds)
+        assistant, frontend = AskingAssistant(), Frontend()
         gateway = build(self.clocked_stores, self.fallback, assistant, channel, retention=retention)
         live = gateway._addresses._live  # the instance's live state (the gateway's own)
         store = HandoffStore(self.engine, Sealer([KEY]), transcript_days=30)
@@ -158,9 +162,11 @@ class Instance:
         self.service, self.frontend, self.live = service, frontend, live
         self._ids = 0
 
-    async def says(self, user: str, text: str) -> None:
+    async def says(self, user: str, text: str, at: float | None = None) -> None:
+        """Her message; ``at``: when the platform says she wrote (default: now, the real clock)."""
         self._ids += 1
-        body = json.dumps({"user": user, "id": f"{user}-{self._ids}-{id(self)}", "text": text}).encode()
+        update = {"user": user, "id": f"{user}-{self._ids}-{id(self)}", "text": text}
+        body = json.dumps(update | ({"at": at} if at is not None else {})).encode()
         await accept(self.gateway, self.channel, body)
 
     def texts(self, user: str) -> list[str]:
@@ -180,8 +186,8 @@ def period(world: World, hours: int = 96, language: str = "en") -> str:
     return hours_text(world.fallback.responses, language, hours)
 
 
-def sender(user: str) -> str:
-    return pseudonym(PEPPER, "loopback", user)
+def sender(user: str, platform: str = "loopback") -> str:
+    return pseudonym(PEPPER, platform, user)
 
 
 async def counsellor(world: World, name: str = "Ana", **kwargs):
@@ -210,7 +216,7 @@ async def test_she_asks_consents_talks_to_a_counsellor_and_the_assistant_comes_b
         await one.says("w", CANARY)
         await until(lambda: one.frontend.of("her"))
         assert one.frontend.of("her") == [("her", waiting.handoff_id, ana.id, CANARY)]
-        assert await one.service.reply(ana.id, waiting.handoff_id, "I am here with you")
+        assert await one.service.reply(ana.id, waiting.handoff_id, "I am here with you") is ReplyStatus.SENT
         await until(lambda: len(one.texts("w")) >= 4)
         assert one.texts("w")[3] == "I am here with you"
         assert ("send " + CANARY) not in one.assistant.log  # the assistant never read it
@@ -389,7 +395,46 @@ async def test_nobody_free_then_a_silent_counsellor_returns_the_chat_to_the_queu
         assert one.frontend.of("released") == [("released", waiting.handoff_id, "timeout")]
         assert await one.service.chats_of(ana.id) == []
         assert [w.handoff_id for w in await one.service.waiting()] == [waiting.handoff_id]
-        assert not await one.service.reply(ana.id, waiting.handoff_id, "too late")
+        assert await one.service.reply(ana.id, waiting.handoff_id, "too late") is ReplyStatus.NOT_YOURS
+    finally:
+        await world.close()
+
+
+async def test_on_whatsapp_a_reply_after_her_24_hour_window_is_refused_at_once_and_never_queued(world):
+    """Two women left a message on WhatsApp; they are taken the next day, 25 and 23 hours after
+    they wrote: the counsellor's words to the first are refused (nothing goes to her, nothing is
+    kept as said), those to the second go; the first's next message opens her window again."""
+    one = world.instance(platform="whatsapp", reply_window_seconds=WINDOW_SECONDS, retention=48 * HOURS)
+    ana = await counsellor(world)
+    start = world.clock.now
+    try:
+        for user, wrote in (("late", start), ("early", start + 2 * 3600)):
+            world.clock.now = wrote
+            await one.says(user, "I want to kill myself", at=wrote)  # queued at once, after the numbers
+            await until_async(lambda: count_waiting(one), {"late": 1, "early": 2}[user])
+        late, early = await one.service.waiting()
+        world.clock.now = start + 25 * 3600
+        for chat in (late, early):
+            assert (await one.service.take(ana.id, chat.handoff_id)).status is TakeStatus.TAKEN
+        joined = say(world, "utter_handoff_joined", counsellor="Ana")
+        await until(lambda: joined in one.texts("late") and joined in one.texts("early"))
+        assert await one.service.window_left(late.handoff_id) == 0
+        assert await one.service.window_left(early.handoff_id) == 3600 - WINDOW_MARGIN_SECONDS
+
+        assert await one.service.reply(ana.id, late.handoff_id, "I am here") is ReplyStatus.WINDOW_CLOSED
+        assert await one.service.reply(ana.id, early.handoff_id, "I am here too") is ReplyStatus.SENT
+        await until(lambda: "I am here too" in one.texts("early"))
+        await asyncio.sleep(0.2)
+        assert "I am here" not in one.texts("late")
+        assert await one.gateway._outbox.items(sender("late", "whatsapp")) == []
+        said = [line.text for line in await one.service.lines(ana, late.handoff_id) if line.author == "counsellor"]
+        assert said == []
+
+        await one.says("late", "are you still there?", at=world.clock.now)  # her window opens again
+        await until(lambda: len(one.frontend.of("her")) == 1)
+        assert await one.service.window_left(late.handoff_id) == WINDOW_SECONDS - WINDOW_MARGIN_SECONDS
+        assert await one.service.reply(ana.id, late.handoff_id, "I am here") is ReplyStatus.SENT
+        await until(lambda: "I am here" in one.texts("late"))
     finally:
         await world.close()
 
@@ -614,7 +659,7 @@ async def test_only_counsellors_who_handled_a_chat_and_administrators_read_it(wo
         assert await one.service.transfer(ana.id, waiting.handoff_id, ben.id)
         await until(lambda: say(world, "utter_handoff_joined", counsellor="Ben") in one.texts("p"))
         assert await one.service.lines(ben, waiting.handoff_id) is not None
-        assert not await one.service.reply(ana.id, waiting.handoff_id, "not mine any more")
+        assert await one.service.reply(ana.id, waiting.handoff_id, "not mine any more") is ReplyStatus.NOT_YOURS
         assert await one.service.note(ben.id, waiting.handoff_id, "she is in Tirana")
         assert (await one.service.lines(ben, waiting.handoff_id))[-1].author == "note"
         assert "she is in Tirana" not in one.texts("p")  # a note never goes to her
@@ -643,7 +688,7 @@ async def test_old_transcripts_are_purged(world):
         await until_async(lambda: count_waiting(one), 1)
         (waiting,) = await one.service.waiting()
         await one.service.take(ana.id, waiting.handoff_id)
-        await one.service.reply(ana.id, waiting.handoff_id, "hello")
+        assert await one.service.reply(ana.id, waiting.handoff_id, "hello") is ReplyStatus.SENT
         store = one.service._store
         import time as real_time
 

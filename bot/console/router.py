@@ -21,6 +21,7 @@ Mounted by ``bot.app``: ``app.include_router(make_router(service, live, settings
 
 
 import datetime as dt
+import math
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,7 +36,7 @@ from bot.console.auth import FAILURE_WINDOW_SECONDS, SESSION_SECONDS, LoginLimit
 from bot.console.events import EventStream
 from bot.console.views import chats_for, is_admin, line_view, me_view, queue_of
 from bot.handoff.records import Counsellor
-from bot.handoff.service import HandoffService
+from bot.handoff.service import HandoffService, ReplyStatus, TakeStatus
 from bot.live import LiveState
 from bot.settings import Language, Settings
 
@@ -57,6 +58,12 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
+}
+REPLY_REFUSALS = {
+    ReplyStatus.EMPTY: (422, "empty"),
+    ReplyStatus.NOT_YOURS: (409, "not_yours"),
+    ReplyStatus.UNREACHABLE: (409, "not_delivered"),
+    ReplyStatus.WINDOW_CLOSED: (409, "window_closed"),  # WhatsApp's 24 hours since her last message
 }
 
 class _Hardened(APIRoute):
@@ -243,17 +250,24 @@ def _add_reading(router: APIRouter, service: HandoffService, sessions: Sessions,
 def _add_acting(router: APIRouter, service: HandoffService,
                 Me: Any) -> None:
     @router.post("/api/take", dependencies=CHANGES)
-    async def take(body: ChatIn, me: Me) -> dict[str, str]:
+    async def take(body: ChatIn, me: Me) -> dict[str, Any]:
+        """The status; once taken, how long her platform still takes replies
+        (``window_left_seconds``: WhatsApp's window, 0 when closed; null: no such limit)."""
         taken = await service.take(me.id, body.handoff_id)
-        return {"status": taken.status.name.lower()}
+        answer: dict[str, Any] = {"status": taken.status.name.lower()}
+        if taken.status is TakeStatus.TAKEN:
+            left = await service.window_left(body.handoff_id)
+            answer["window_left_seconds"] = math.ceil(left) if left is not None else None
+        return answer
 
     @router.post("/api/reply", dependencies=CHANGES)
     async def reply(body: TextIn, me: Me) -> dict[str, bool]:
-        """409 ``not_delivered`` when the chat is still theirs but she cannot be reached."""
-        if await service.reply(me.id, body.handoff_id, body.text):
-            return {"ok": True}
-        held = any(chat.handoff_id == body.handoff_id for chat in await service.chats_of(me.id))
-        raise refused(409, "not_delivered" if held else "not_yours")
+        """409 ``not_yours``, ``not_delivered`` (she cannot be reached) or ``window_closed``
+        (WhatsApp's window: she can be answered when she writes again)."""
+        status = await service.reply(me.id, body.handoff_id, body.text)
+        if status is not ReplyStatus.SENT:
+            raise refused(*REPLY_REFUSALS[status])
+        return {"ok": True}
 
     @router.post("/api/note", dependencies=CHANGES)
     async def note(body: TextIn, me: Me) -> dict[str, bool]:

@@ -370,6 +370,16 @@ class Gateway:
         await self._deliverer(sender_id, address)(replies)
         return True
 
+    async def reply_window_closes(self, sender_id: str) -> float | None:
+        """When her platform stops taking free-form messages to her (Unix time): WhatsApp's
+        customer-service window, 24 hours after her last message. None where the platform sets
+        no such limit, or when her address is not known (``send_to`` then says so)."""
+        address = await self._addresses.get(sender_id)
+        channel = self.channels.get(address.platform) if address is not None else None
+        if address is None or channel is None or channel.reply_window_seconds is None:
+            return None
+        return address.last_inbound_at + channel.reply_window_seconds
+
     def _deliverer(self, sender_id: str, address: Address) -> Callable[[list[BotMessage]], Awaitable[None]]:
         """Replies to her go onto her outbox with the address they go to."""
 

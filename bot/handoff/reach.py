@@ -7,6 +7,10 @@ looks for them while it is open), on whichever instance holds the socket.
 
 ``keep`` holds her conversation (that address included) as if she had just written,
 while a message she left waits for a counsellor (``Conversations.keep``).
+
+Some platforms take free-form messages only for a while after her last one (WhatsApp:
+24 hours); ``reply_window_closes`` says until when, so that a counsellor's words are
+refused at once rather than dropped later by the outbox.
 """
 
 from __future__ import annotations
@@ -38,3 +42,10 @@ class ChatReach:
 
     async def keep(self, sender_id: str, now: float) -> bool:
         return await self._conversations.keep(sender_id, now)
+
+    async def reply_window_closes(self, sender_id: str, channel: str) -> float | None:
+        """When her platform stops taking messages to her (Unix time); None: no such limit (the
+        web chat keeps replies until her tab collects them)."""
+        if channel not in self._gateway.channels:
+            return None
+        return await self._gateway.reply_window_closes(sender_id)

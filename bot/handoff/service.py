@@ -13,7 +13,10 @@ Her side (called from ``bot.conversations`` on every channel):
 
 The counsellors' side (the Telegram counsellor bot, the web console): ``waiting``,
 ``take``, ``reply``, ``note``, ``transfer``, ``end``, ``block``, presence, ``lines``.
-Frontends subscribe a ``HandoffListener`` for what happens on this instance.
+Frontends subscribe a ``HandoffListener`` for what happens on this instance. ``reply``
+says what became of a counsellor's words (``ReplyStatus``): outside her platform's reply
+window (WhatsApp: 24 hours after her last message) they are refused at once, and
+``window_left`` tells the counsellor who takes a chat how long is left.
 
 Live state (Redis, or in-process on the embedded default) holds the open chats: the
 waiting queue (an index scored by priority, then request time), each chat's state, a
@@ -87,6 +90,9 @@ FEEDBACK = {"/handoff_feedback_yes": 1, "/handoff_feedback_no": 0}
 CANNED = ("utter_canned_greeting", "utter_canned_safe", "utter_canned_services",
           "utter_canned_emergency", "utter_canned_goodbye")
 CONSENT_SECONDS = 3600.0  # an unanswered consent question is forgotten after this
+WINDOW_MARGIN_SECONDS = 60.0
+"""A counsellor's words need a moment in the outbox: in the last minute of her platform's
+window (WhatsApp's 24 hours) they are refused, rather than promised and dropped at send."""
 LOCK_SECONDS = 5.0
 # A left message's conversation is renewed this many times per retention period: never near its end.
 KEEPS_PER_RETENTION = 4
@@ -114,6 +120,16 @@ class TakeStatus(StrEnum):
     ALREADY_TAKEN = "already taken"
     AT_LIMIT = "at limit"
     GONE = "gone"  # no such chat (ended, cancelled, erased)
+
+
+class ReplyStatus(StrEnum):
+    """What became of a counsellor's words (compare with ``SENT``: every member is truthy)."""
+
+    SENT = "sent"  # on their way to her (queued in her chat)
+    EMPTY = "empty"  # nothing to send
+    NOT_YOURS = "not yours"  # the chat is not, or no longer, the counsellor's
+    UNREACHABLE = "unreachable"  # her address is gone (erased, expired, she blocked the bot)
+    WINDOW_CLOSED = "window closed"  # WhatsApp: over 24 h since her last message; until she writes
 
 
 @dataclass(frozen=True)
@@ -211,6 +227,10 @@ class Reach(Protocol):
     async def keep(self, sender_id: str, now: float) -> bool:
         """Keep her conversation, her address with it, as if she had written at ``now``: the
         retention period counts from then. Whether everything was kept (else: again soon)."""
+
+    async def reply_window_closes(self, sender_id: str, channel: str) -> float | None:
+        """When her platform stops taking messages to her (Unix time: WhatsApp, 24 hours after
+        her last message); None where it sets no such limit."""
 
 
 @dataclass(frozen=True)
@@ -463,21 +483,39 @@ class HandoffService:
         await self._tracker_event(chat.sender_id, "pause")  # a person answers her from now on
         return chat
 
-    async def reply(self, counsellor_id: int, handoff_id: str, text: str) -> bool:
-        """A counsellor's words to her, in her chat; False when the chat is not theirs, or she
-        cannot be reached any more (her address erased or expired)."""
+    async def reply(self, counsellor_id: int, handoff_id: str, text: str) -> ReplyStatus:
+        """A counsellor's words to her, in her chat, or why they cannot go: the counsellor is
+        told at once, never left believing she got them (WhatsApp's window is asked before
+        they are queued: its outbox would drop them later)."""
         text = text.strip()
         if not text:
-            return False
+            return ReplyStatus.EMPTY
         chat = await self._held(counsellor_id, handoff_id)
         if chat is None:
-            return False
+            return ReplyStatus.NOT_YOURS
+        if await self._window_left(chat) == 0:
+            HANDOFFS.labels("window closed").inc()
+            logger.info("a counsellor's reply on %s was refused: her reply window has closed", chat.channel)
+            return ReplyStatus.WINDOW_CLOSED
         if not await self._reach.send(chat.sender_id, chat.channel, [BotMessage(text=text)]):
-            return False
+            return ReplyStatus.UNREACHABLE
         await self._store.add_line(handoff_id, Author.COUNSELLOR, text, counsellor_id)
         await self._update(handoff_id, her_waiting_since=None)
         await self._audit(counsellor_id, "reply", handoff_id)
-        return True
+        return ReplyStatus.SENT
+
+    async def window_left(self, handoff_id: str) -> float | None:
+        """How long a counsellor's words can still reach her (seconds; 0: not until she writes
+        again), for the counsellor who takes the chat; None where her channel sets no limit
+        (only WhatsApp does), or the chat is gone."""
+        chat = await self._chat(handoff_id)
+        return await self._window_left(chat) if chat is not None else None
+
+    async def _window_left(self, chat: Chat) -> float | None:
+        closes_at = await self._reach.reply_window_closes(chat.sender_id, chat.channel)
+        if closes_at is None:
+            return None
+        return max(0.0, closes_at - WINDOW_MARGIN_SECONDS - self._now())
 
     async def note(self, counsellor_id: int, handoff_id: str, text: str) -> bool:
         """An internal note on the chat, for counsellors only."""

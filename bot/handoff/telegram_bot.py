@@ -63,7 +63,7 @@ from telegram.ext import (
 )
 
 from bot.handoff.records import Counsellor
-from bot.handoff.service import ActiveChat, HandoffService, TakeStatus, Waiting
+from bot.handoff.service import ActiveChat, HandoffService, ReplyStatus, TakeStatus, Waiting
 from bot.handoff.store import Line
 from bot.handoff.telegram_texts import REFUSAL, RISK, RISK_NONE, TEXTS
 from bot.live import LiveState
@@ -82,6 +82,8 @@ MAX_START_DELAY_SECONDS = 30.0  # between attempts to reach Telegram at start
 QUEUE_SHOWN = 20  # /queue lists (and offers Take for) the first ones only
 TAKE_ANSWERS = {TakeStatus.TAKEN: "taken", TakeStatus.ALREADY_TAKEN: "already_taken",
                 TakeStatus.AT_LIMIT: "at_limit", TakeStatus.GONE: "gone"}
+REPLY_REFUSALS = {ReplyStatus.EMPTY: "empty", ReplyStatus.NOT_YOURS: "not_yours",
+                  ReplyStatus.UNREACHABLE: "not_delivered", ReplyStatus.WINDOW_CLOSED: "window_closed"}
 _LABEL = re.compile(r"\[([^\]\s]+)\] ")  # what every message about one of her chats starts with
 _AFTER_COMMAND = re.compile(r"^/\S+\s*(.*)$", re.DOTALL)
 
@@ -282,7 +284,8 @@ class CounsellorBot:
             await self._select(counsellor, chat)  # the one just taken, not one chosen before
             lines = await self._service.lines(counsellor, handoff_id) or []
             history = "\n".join(_line(line) for line in lines) or TEXTS["nothing_yet"]
-            intro = TEXTS["yours"].format(channel=chat.channel, language=chat.language, label=chat.label)
+            intro = TEXTS["yours"].format(channel=chat.channel, language=chat.language, label=chat.label,
+                                          window=_window(await self._service.window_left(handoff_id)))
             await self._send(counsellor.telegram_user_id, f"{intro}\n{history}", label=chat.label,
                              about=handoff_id)
 
@@ -421,12 +424,12 @@ class CounsellorBot:
         await self._answer(update, TEXTS["text_only"])
 
     async def _reply(self, update: Update, counsellor: Counsellor, chat: ActiveChat, text: str) -> bool:
-        """The words to her; when they did not go: not delivered (the chat is still theirs), or not
-        theirs any more."""
-        if await self._service.reply(counsellor.id, chat.handoff_id, text):
+        """The words to her; when they did not go, the counsellor is told why (not theirs any
+        more, she cannot be reached, WhatsApp's window has closed)."""
+        status = await self._service.reply(counsellor.id, chat.handoff_id, text)
+        if status is ReplyStatus.SENT:
             return True
-        held = await self._held(counsellor, chat.handoff_id) is not None
-        await self._answer(update, TEXTS["not_delivered" if held else "not_yours"], label=chat.label)
+        await self._answer(update, TEXTS[REPLY_REFUSALS[status]], label=chat.label)
         return False
 
     async def _target(self, update: Update, context: _Context, label: str | None = None,
@@ -667,6 +670,13 @@ def _summary(waiting: Waiting) -> str:
 
 def _line(line: Line) -> str:
     return TEXTS[f"line_{line.author}"].format(text=line.text, name=line.counsellor_name or "")
+
+
+def _window(left: float | None) -> str:
+    """The intro's line on how long her platform still takes replies (WhatsApp only)."""
+    if left is None:
+        return ""
+    return TEXTS["window_left"].format(left=_duration(left)) if left > 0 else TEXTS["window_over"]
 
 
 def _duration(seconds: float) -> str:

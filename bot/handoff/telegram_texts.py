@@ -26,7 +26,11 @@ TEXTS: dict[str, str] = {
     "gone": "She is no longer waiting",
     # the counsellor's private chat
     "yours": "Yours now ({channel} · {language}). Your replies now go to [{label}]. Write here to answer "
-             "her; /end when you are done. The conversation so far:",
+             "her; /end when you are done.{window}\nThe conversation so far:",
+    # "yours"'s {window} on a WhatsApp chat (the only platform with a reply window); else nothing
+    "window_left": "\nWhatsApp allows answers only until 24 hours after her last message: {left} left.",
+    "window_over": "\nWhatsApp allows answers only until 24 hours after her last message, and that time "
+                   "has passed: she cannot be answered now. You can answer her when she writes again.",
     "nothing_yet": "(nothing yet)",
     "line_her": "her: {text}",
     "line_assistant": "assistant: {text}",
@@ -54,6 +58,9 @@ TEXTS: dict[str, str] = {
     "no_such_chat": "You hold no chat [{label}].",
     "not_yours": "Not yours any more.",
     "not_delivered": "Not delivered: she can no longer be reached.",
+    "window_closed": "Not sent: WhatsApp allows answers only until 24 hours after her last message. "
+                     "You can answer her when she writes again.",
+    "empty": "Nothing to send.",
     "selected": "Now writing to [{label}].",
     "sent_to": "Sent to [{label}].",
     "already_sent": "Already sent",

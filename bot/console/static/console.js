@@ -256,8 +256,14 @@
     const status = result.data.status;
     if (status !== 'taken') { warn(t(status)); return; }
     warn('');
-    say(t('taken', waiting));
+    say([t('taken', waiting), replyWindow(result.data.window_left_seconds)].filter(Boolean).join(' '));
     openChat(waiting, true);
+  }
+
+  // How long WhatsApp still takes her replies (24 hours after her last message); null elsewhere.
+  function replyWindow(left) {
+    if (left === null || left === undefined) return '';
+    return left > 0 ? t('window_left', { left: waited(left) }) : t('window_over');
   }
 
   // ------------------------------------------------------------------ chats
@@ -387,7 +393,7 @@
       say(t(done));
       return true;
     }
-    warn(t(['not_yours', 'not_delivered'].includes(result.code) ? result.code : 'error'));
+    warn(t(['not_yours', 'not_delivered', 'window_closed'].includes(result.code) ? result.code : 'error'));
     return false;
   }
 
