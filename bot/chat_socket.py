@@ -29,7 +29,7 @@ period: her messages are answered one at a time in arrival order; the ids it
 answered (the last ``REMEMBERED_IDS``) and the ids waiting make a resent
 message be answered once; and replies go to whichever socket the tab has open
 when they come. With none open they are kept with the conversation
-(``ConversationStore``'s late replies, erased with it) and delivered, oldest
+(``ConversationStore``'s late replies, sealed, erased with it) and delivered, oldest
 first, at the next hello, or with her next ``POST /api/chat``. Reconnecting to
 another instance keeps the conversation but not this process's memory of ids:
 deploy several instances with sticky sessions.

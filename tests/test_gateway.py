@@ -83,12 +83,13 @@ def redis_stores(url: str):
 def build(stores, fallback, assistant, channel, deadline=0.3) -> Gateway:
     live, inbox, outbox = stores()
     erasure = Erasure([assistant])
-    conversations = Conversations(assistant, live, erasure, fallback, 3600, deadline)
+    sealer = Sealer([KEY])
+    conversations = Conversations(assistant, live, erasure, fallback, 3600, deadline, sealer=sealer)
     erasure.register(conversations.store)
-    addresses = ReplyAddresses(live, Sealer([KEY]), 3600)
+    addresses = ReplyAddresses(live, sealer, 3600)
     erasure.register(PlatformChats(addresses, {channel.name: channel}, outbox))
     return Gateway({channel.name: channel}, conversations, fallback, inbox, outbox, addresses,
-                   Sealer([KEY]), PEPPER, 3600)
+                   sealer, PEPPER, 3600)
 
 
 def update(user: str, message_id: str, text: str, **extra) -> bytes:
