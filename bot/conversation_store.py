@@ -17,6 +17,7 @@ remove an entry that a newer message renewed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -39,6 +40,7 @@ class ConversationStore:
         self._live = live
         self._ttl = retention_seconds
         self._sealer = sealer
+        self._watchers: dict[str, set[asyncio.Event]] = {}
 
     async def touch(self, sender_id: str, now: float) -> None:
         await self._live.index_add(LAST_SEEN_INDEX, sender_id, now)
@@ -51,10 +53,12 @@ class ConversationStore:
         return json.loads(stored) if stored else {}
 
     async def keep_late_replies(self, sender_id: str, replies: list[BotMessage]) -> None:
-        """Keep ``replies`` for her, sealed, after any kept before."""
+        """Keep ``replies`` for her, sealed, after any kept before; wake her open sockets here."""
         if replies:
             sealed = [self._sealer.seal(json.dumps(reply.to_rest())) for reply in replies]
             await self._live.list_push(_late_key(sender_id), sealed, self._ttl)
+            for event in self._watchers.get(sender_id, ()):
+                event.set()
 
     async def take_late_replies(self, sender_id: str) -> list[BotMessage]:
         """Every reply kept for her, oldest first, and no longer kept.
@@ -69,6 +73,19 @@ class ConversationStore:
             except Sealed:
                 logger.error("a kept reply could not be opened: dropped")
         return replies
+
+    def watch(self, sender_id: str) -> asyncio.Event:
+        """An event set each time a reply is kept for her in this process, from now on (the
+        watcher clears it); ``unwatch`` it when done. Other instances' replies set nothing."""
+        event = asyncio.Event()
+        self._watchers.setdefault(sender_id, set()).add(event)
+        return event
+
+    def unwatch(self, sender_id: str, event: asyncio.Event) -> None:
+        watchers = self._watchers.get(sender_id, set())
+        watchers.discard(event)
+        if not watchers:
+            self._watchers.pop(sender_id, None)
 
     async def erase(self, sender_id: str) -> None:
         await self._live.delete(_context_key(sender_id), _late_key(sender_id))

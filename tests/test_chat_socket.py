@@ -23,10 +23,12 @@ from bot import chat_socket
 from bot.app import create_app
 from bot.assistant import BotMessage
 from bot.chat_api import MAX_MESSAGE_CHARS
+from bot.conversation_store import ConversationStore
 from bot.directory.migrate import upgrade
+from bot.gateway.sealing import Sealer
 from bot.handoff.reach import ChatReach
 from bot.identity import pseudonym
-from bot.live import MemoryLiveState
+from bot.live import MemoryLiveState, RedisLiveState
 from bot.settings import LANGUAGES
 from tests.gateway_harness import PEPPER, app_settings
 from tests.standins.rasa import RasaStandIn
@@ -512,3 +514,33 @@ def test_replies_kept_for_a_closed_tab_are_sealed_come_once_in_order_and_are_era
         message(ws, "after", "still there?")
         assert frames(ws, 2) == [echoed("still there?"), ack("after")]  # nothing kept came back
 
+
+def test_a_counsellors_reply_kept_on_this_instance_reaches_the_open_socket_at_once(stores, rasa, monkeypatch):
+    monkeypatch.setattr(chat_socket, "KEPT_POLL_SECONDS", 30.0)  # only the wake-up can bring it in time
+    session = new_session()
+    with stores.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "hello")
+        assert frames(ws, 2) == [echoed("hello"), ack("m")]
+        for n in range(3):
+            started = time.monotonic()
+            kept_for(stores, sender_of(session), f"counsellor {n}")
+            assert ws.receive_json() == {"type": "reply", "text": f"counsellor {n}", "buttons": []}
+            assert time.monotonic() - started < 1.0
+
+
+def test_a_counsellors_reply_kept_on_another_instance_reaches_the_open_socket_within_a_poll(rasa, redis_url):
+    settings = app_settings(rasa[1], redis_url=redis_url)
+    upgrade(settings.database_url)
+    other_live = RedisLiveState.from_url(redis_url)  # another instance's view of the same Redis
+    other = ConversationStore(other_live, 3600, Sealer.from_settings(settings))
+    session = new_session()
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "hello")
+        assert frames(ws, 2) == [echoed("hello"), ack("m")]
+        started = time.monotonic()
+        client.portal.call(other.keep_late_replies, sender_of(session), [BotMessage(text="from the console")])
+        assert ws.receive_json() == {"type": "reply", "text": "from the console", "buttons": []}
+        assert time.monotonic() - started < chat_socket.KEPT_POLL_SECONDS + 0.5
+        client.portal.call(other_live.close)
