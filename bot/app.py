@@ -26,6 +26,7 @@ from bot.db import make_engine, make_session_factory
 from bot.directory.api import router as directory_router
 from bot.erasure import Erasure, RasaRedisStores
 from bot.gateway import webhooks
+from bot.gateway.sealing import Sealer
 from bot.gateway.wiring import open_gateway
 from bot.console.router import make_router as make_console_router
 from bot.handoff import webhook as counsellor_webhook
@@ -68,18 +69,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retention = settings.conversation_retention_hours * 3600
         rasa_redis = RasaRedisStores.from_url(settings.redis_url, retention) if settings.redis_url else None
         erasure = Erasure([rasa_redis or state.assistant])
+        sealer = Sealer.from_settings(settings)  # one for all she leaves at rest: ADDRESS_KEY
         state.conversations = Conversations(
             state.assistant, state.live, erasure, fallback,
             retention_seconds=retention,
             first_reply_deadline=settings.first_reply_deadline_seconds,
+            sealer=sealer,
         )
         erasure.register(state.conversations.store)
         state.gateway = open_gateway(
-            settings, state.conversations, state.live, fallback, erasure, state.pepper, state.engine
+            settings, state.conversations, state.live, fallback, erasure, state.pepper, state.engine,
+            sealer,
         )
         state.handoff = open_handoff(
             settings, schedule, state.live, state.engine, state.assistant, fallback, state.gateway,
-            state.conversations, erasure,
+            state.conversations, erasure, sealer,
         )
         # The console's routes close over the service, which lives as long as this lifespan.
         app.include_router(make_console_router(state.handoff, state.live, settings))

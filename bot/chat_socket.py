@@ -29,10 +29,12 @@ period: her messages are answered one at a time in arrival order; the ids it
 answered (the last ``REMEMBERED_IDS``) and the ids waiting make a resent
 message be answered once; and replies go to whichever socket the tab has open
 when they come. With none open they are kept with the conversation
-(``ConversationStore``'s late replies, erased with it) and delivered, oldest
-first, at the next hello, or with her next ``POST /api/chat``. Reconnecting to
-another instance keeps the conversation but not this process's memory of ids:
-deploy several instances with sticky sessions.
+(``ConversationStore``'s late replies, sealed, erased with it) and delivered,
+oldest first, at the next hello, or with her next ``POST /api/chat``. Replies
+kept for her while a socket is open (a counsellor's) go to it at once when they
+are kept in this process, within ``KEPT_POLL_SECONDS`` from another instance.
+Reconnecting to another instance keeps the conversation but not this process's
+memory of ids: deploy several instances with sticky sessions.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import json
 import logging
 import time
 from collections import deque
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -72,9 +75,10 @@ TAB_GRACE_SECONDS = 120.0
 MAX_BACKLOG = 20
 # With the assistant down her message is retried while her tab is open, then given up.
 KEEP_TIMEOUT_SECONDS = 2.0
-# While a socket is open, replies kept for her outside her turns (a counsellor's, on
-# any instance: ``bot.handoff.reach``) are looked for this often.
-KEPT_POLL_SECONDS = 0.2
+# While a socket is open, replies kept for her outside her turns (a counsellor's:
+# ``bot.handoff.reach``) come at once when kept in this process; those kept on another
+# instance are looked for this often.
+KEPT_POLL_SECONDS = 0.5  # a counsellor on another instance still reaches her tab in under 1 s
 # The widget's paths that an organisation's site calls from its own origin.
 WEB_CHAT_PATHS = frozenset({"/api/session", "/api/chat", "/api/chat/intro"})
 
@@ -143,13 +147,17 @@ class Outlet:
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self._lock = asyncio.Lock()
+        self.closed = False  # a send failed: nothing more goes to this socket
 
     async def send(self, frame: dict[str, Any]) -> bool:
         """Send ``frame``; False when the socket is gone."""
         async with self._lock:
+            if self.closed:
+                return False
             try:
                 await self.websocket.send_json(frame)
             except Exception:  # noqa: BLE001 - closed under us, whichever way: the tab reconnects
+                self.closed = True
                 return False
         return True
 
@@ -392,9 +400,10 @@ class SocketSession:
         self._outlet = Outlet(websocket)
         self._tabs = tabs
         self._tab: Tab | None = None
+        self._kept: asyncio.Event | None = None  # set when a reply is kept for her in this process
+        self._collector: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        collector = asyncio.create_task(self._collect_kept())
         try:
             while True:
                 received = await self._websocket.receive()
@@ -407,17 +416,23 @@ class SocketSession:
         except WebSocketDisconnect:
             return
         finally:
-            collector.cancel()
+            if self._collector is not None:
+                self._collector.cancel()
             if self._tab is not None:
+                if self._kept is not None:
+                    self._tab.conversations.store.unwatch(self._tab.sender_id, self._kept)
                 self._tabs.detach(self._tab, self._outlet)
 
-    async def _collect_kept(self) -> None:
-        """Deliver what was kept for her while the socket is open (a counsellor's replies)."""
-        while True:
-            await asyncio.sleep(KEPT_POLL_SECONDS)
-            if self._tab is not None and self._tab.outlet is self._outlet:
-                self._tab.unread = True
-                await self._tab.deliver([])
+    async def _collect_kept(self, tab: Tab, kept: asyncio.Event) -> None:
+        """Deliver what is kept for her while the socket is open (a counsellor's replies): when
+        ``kept`` says it was kept here, else every ``KEPT_POLL_SECONDS`` (another instance's)."""
+        while not self._outlet.closed:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(kept.wait(), KEPT_POLL_SECONDS)
+            kept.clear()  # before the take: what is kept during it sets it again
+            if tab.outlet is self._outlet:
+                tab.unread = True
+                await tab.deliver([])
 
     async def _take(self, frame: Hello | Message) -> None:
         if isinstance(frame, Hello):
@@ -435,7 +450,9 @@ class SocketSession:
         state = self._websocket.app.state
         sender_id = pseudonym(state.pepper, PLATFORM, hello.session)
         self._tab = self._tabs.attach(sender_id, state.conversations, self._outlet)
+        self._kept = state.conversations.store.watch(sender_id)  # before the take: none is missed
         await self._tab.deliver([])  # what was kept for her meanwhile
+        self._collector = asyncio.create_task(self._collect_kept(self._tab, self._kept))
 
 
 def _error_frame(bad: BadFrame) -> dict[str, str]:

@@ -4,8 +4,11 @@
 - its context as the assistant last reported it (her language and country), so
   that the app can answer in her language with her country's numbers when the
   assistant cannot;
-- replies that arrived after the app had already answered her itself, delivered
-  with her next message.
+- replies that came when she was not there to read them: a slow turn's, after
+  the app had answered her itself, and a counsellor's to the web chat
+  (``bot.handoff.reach``). They are her conversation, so they are kept only
+  sealed, with the gateway's ``Sealer`` (``ADDRESS_KEY``), until her tab or her
+  next message takes them.
 
 Keys carry the pseudonym only. ``erase`` removes the context and the late
 replies, ``renew`` lets them last the retention period again; the activity index
@@ -15,11 +18,16 @@ message renewed.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 
 from bot.assistant import BotMessage
+from bot.gateway.sealing import Sealed, Sealer
 from bot.live import LiveState
+
+logger = logging.getLogger(__name__)
 
 LAST_SEEN_INDEX = "conversations:last-seen"
 
@@ -29,9 +37,11 @@ class ConversationStore:
 
     name = "live state"
 
-    def __init__(self, live: LiveState, retention_seconds: float) -> None:
+    def __init__(self, live: LiveState, retention_seconds: float, sealer: Sealer) -> None:
         self._live = live
         self._ttl = retention_seconds
+        self._sealer = sealer
+        self._watchers: dict[str, set[asyncio.Event]] = {}
 
     async def touch(self, sender_id: str, now: float) -> None:
         await self._live.index_add(LAST_SEEN_INDEX, sender_id, now)
@@ -44,12 +54,39 @@ class ConversationStore:
         return json.loads(stored) if stored else {}
 
     async def keep_late_replies(self, sender_id: str, replies: list[BotMessage]) -> None:
+        """Keep ``replies`` for her, sealed, after any kept before; wake her open sockets here."""
         if replies:
-            encoded = [json.dumps(reply.to_rest()) for reply in replies]
-            await self._live.list_push(_late_key(sender_id), encoded, self._ttl)
+            sealed = [self._sealer.seal(json.dumps(reply.to_rest())) for reply in replies]
+            await self._live.list_push(_late_key(sender_id), sealed, self._ttl)
+            for event in self._watchers.get(sender_id, ()):
+                event.set()
 
     async def take_late_replies(self, sender_id: str) -> list[BotMessage]:
-        return [BotMessage.from_rest(json.loads(item)) for item in await self._live.list_take(_late_key(sender_id))]
+        """Every reply kept for her, oldest first, and no longer kept.
+
+        One that cannot be opened (sealed under a key no longer configured) is dropped
+        and logged: the others still reach her.
+        """
+        replies = []
+        for item in await self._live.list_take(_late_key(sender_id)):
+            try:
+                replies.append(BotMessage.from_rest(json.loads(self._sealer.open(item))))
+            except Sealed:
+                logger.error("a kept reply could not be opened: dropped")
+        return replies
+
+    def watch(self, sender_id: str) -> asyncio.Event:
+        """An event set each time a reply is kept for her in this process, from now on (the
+        watcher clears it); ``unwatch`` it when done. Other instances' replies set nothing."""
+        event = asyncio.Event()
+        self._watchers.setdefault(sender_id, set()).add(event)
+        return event
+
+    def unwatch(self, sender_id: str, event: asyncio.Event) -> None:
+        watchers = self._watchers.get(sender_id, set())
+        watchers.discard(event)
+        if not watchers:
+            self._watchers.pop(sender_id, None)
 
     async def renew(self, sender_id: str) -> None:
         for key in (_context_key(sender_id), _late_key(sender_id)):

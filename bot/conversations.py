@@ -36,6 +36,7 @@ from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
 from bot.conversation_store import LAST_SEEN_INDEX, ConversationStore
 from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, HANDOFF_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure, ErasureIncomplete
+from bot.gateway.sealing import Sealer
 from bot.handoff.records import Reason, flagged_reason
 from bot.live import LiveState
 from bot.metrics import ERASURES, LIVE_STATE_ERRORS, SAFETY_FALLBACKS, SWEEP_ERRORS
@@ -109,10 +110,13 @@ class Conversations:
         fallback: SafetyFallback,
         retention_seconds: float,
         first_reply_deadline: float,
+        *,
+        sealer: Sealer,
     ) -> None:
+        """``sealer`` seals the replies kept for her (the app's one ``Sealer``, the gateway's)."""
         self._assistant = assistant
         self._live = live
-        self._store = ConversationStore(live, retention_seconds)
+        self._store = ConversationStore(live, retention_seconds, sealer)
         self._erasure = erasure
         self._fallback = fallback
         self._retention = retention_seconds

@@ -16,12 +16,19 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from bot import chat_socket
 from bot.app import create_app
+from bot.assistant import BotMessage
 from bot.chat_api import MAX_MESSAGE_CHARS
+from bot.conversation_store import ConversationStore
+from bot.directory.migrate import upgrade
+from bot.gateway.sealing import Sealer
+from bot.handoff.reach import ChatReach
 from bot.identity import pseudonym
+from bot.live import MemoryLiveState, RedisLiveState
 from bot.settings import LANGUAGES
 from tests.gateway_harness import PEPPER, app_settings
 from tests.standins.rasa import RasaStandIn
@@ -41,6 +48,19 @@ def rasa() -> Iterator[tuple[RasaStandIn, str]]:
 def client(rasa) -> Iterator[TestClient]:
     with TestClient(create_app(app_settings(rasa[1], first_reply_deadline_seconds=0.5))) as test_client:
         yield test_client
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def stores(request, rasa) -> Iterator[TestClient]:
+    """The app on each kind of live state: in-process, and real Redis (shared stores)."""
+    shared = {"redis_url": request.getfixturevalue("redis_url")} if request.param == "redis" else {}
+    settings = app_settings(rasa[1], first_reply_deadline_seconds=0.5, **shared)
+    upgrade(settings.database_url)  # erasure reaches the handoff's tables and the outbox
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+CANARY = "canary-5e1d the flat above the bakery"
 
 
 def new_session() -> str:
@@ -442,3 +462,85 @@ def test_other_sites_may_call_the_web_chat_and_nothing_else(client):
     for path in ("/api/session", "/api/chat/intro"):
         assert client.get(path, headers=origin).headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-origin" not in client.get("/health", headers=origin).headers
+
+
+def at_rest(client: TestClient) -> dict[str, str]:
+    """Every key of the app's live state with its value as stored, read by type (a Redis DUMP
+    may compress a value, which would hide a text kept in clear)."""
+    live = client.app.state.live
+    if isinstance(live, MemoryLiveState):
+        return {key: repr(value) for key, value in live._values.items()}
+    reader = redis.Redis.from_url(client.app.state.settings.redis_url, decode_responses=True)
+    read = {"string": reader.get, "list": lambda k: reader.lrange(k, 0, -1), "hash": reader.hgetall,
+            "set": reader.smembers, "zset": lambda k: reader.zrange(k, 0, -1, withscores=True)}
+    try:
+        return {key: repr(read[reader.type(key)](key)) for key in reader.keys("*")}
+    finally:
+        reader.close()
+
+
+def kept_for(client: TestClient, sender_id: str, *texts: str) -> None:
+    """A counsellor's replies to her on the web chat, outside her turns (``bot.handoff.reach``)."""
+    state = client.app.state
+    reach = ChatReach(state.gateway, state.conversations)
+    assert client.portal.call(reach.send, sender_id, "web", [BotMessage(text=t) for t in texts])
+
+
+def test_replies_kept_for_a_closed_tab_are_sealed_come_once_in_order_and_are_erased(stores, rasa):
+    session = new_session()
+    with stores.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "hello")
+        assert frames(ws, 2) == [echoed("hello"), ack("m")]
+    kept_for(stores, sender_of(session), f"{CANARY} one", f"{CANARY} two")  # her tab is closed
+    stored = at_rest(stores)
+    assert any("late-replies" in key for key in stored), "nothing kept: the scan would prove nothing"
+    for key, value in stored.items():
+        assert CANARY not in key and CANARY not in value, key
+    with stores.websocket_connect("/api/chat/socket") as ws:  # she comes back
+        hello(ws, session)
+        assert frames(ws, 2) == [
+            {"type": "reply", "text": f"{CANARY} one", "buttons": []},
+            {"type": "reply", "text": f"{CANARY} two", "buttons": []},
+        ]
+        time.sleep(1.5)  # past a poll for kept replies: nothing comes twice
+        message(ws, "n", "thanks")
+        assert frames(ws, 2) == [echoed("thanks"), ack("n")]
+    kept_for(stores, sender_of(session), f"{CANARY} three")
+    assert stores.portal.call(stores.app.state.conversations.erase, sender_of(session))
+    assert not any("late-replies" in key or CANARY in value for key, value in at_rest(stores).items())
+    with stores.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "after", "still there?")
+        assert frames(ws, 2) == [echoed("still there?"), ack("after")]  # nothing kept came back
+
+
+def test_a_counsellors_reply_kept_on_this_instance_reaches_the_open_socket_at_once(stores, rasa, monkeypatch):
+    monkeypatch.setattr(chat_socket, "KEPT_POLL_SECONDS", 30.0)  # only the wake-up can bring it in time
+    session = new_session()
+    with stores.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "hello")
+        assert frames(ws, 2) == [echoed("hello"), ack("m")]
+        for n in range(3):
+            started = time.monotonic()
+            kept_for(stores, sender_of(session), f"counsellor {n}")
+            assert ws.receive_json() == {"type": "reply", "text": f"counsellor {n}", "buttons": []}
+            assert time.monotonic() - started < 1.0
+
+
+def test_a_counsellors_reply_kept_on_another_instance_reaches_the_open_socket_within_a_poll(rasa, redis_url):
+    settings = app_settings(rasa[1], redis_url=redis_url)
+    upgrade(settings.database_url)
+    other_live = RedisLiveState.from_url(redis_url)  # another instance's view of the same Redis
+    other = ConversationStore(other_live, 3600, Sealer.from_settings(settings))
+    session = new_session()
+    with TestClient(create_app(settings)) as client, client.websocket_connect("/api/chat/socket") as ws:
+        hello(ws, session)
+        message(ws, "m", "hello")
+        assert frames(ws, 2) == [echoed("hello"), ack("m")]
+        started = time.monotonic()
+        client.portal.call(other.keep_late_replies, sender_of(session), [BotMessage(text="from the console")])
+        assert ws.receive_json() == {"type": "reply", "text": "from the console", "buttons": []}
+        assert time.monotonic() - started < chat_socket.KEPT_POLL_SECONDS + 0.5
+        client.portal.call(other_live.close)

@@ -10,17 +10,19 @@ import time
 
 import pytest
 import redis.asyncio as aioredis
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from bot import emergency
 from bot.app import create_app
 from bot.assistant import BotMessage
-from bot.conversation_store import LAST_SEEN_INDEX
+from bot.conversation_store import LAST_SEEN_INDEX, ConversationStore
 from bot.conversations import Conversations, sweeper_problem
 from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.directory.migrate import upgrade
 from bot.erasure import Erasure, RasaRedisStores
+from bot.gateway.sealing import Sealer
 from bot.safety_fallback import SafetyFallback
 from bot.settings import Settings
 from tests.doubles import BrokenLiveState, FrozenLiveState, ScriptedAssistant
@@ -36,7 +38,8 @@ def fallback() -> SafetyFallback:
 
 def conversations_of(assistant, live, fallback, retention=3600.0) -> Conversations:
     erasure = Erasure([assistant])
-    conversations = Conversations(assistant, live, erasure, fallback, retention, DEADLINE)
+    conversations = Conversations(assistant, live, erasure, fallback, retention, DEADLINE,
+                                  sealer=Sealer([Fernet.generate_key()]))
     erasure.register(conversations.store)
     return conversations
 
@@ -178,6 +181,17 @@ async def test_late_replies_come_after_the_numbers(live, fallback):
     assert replies[0].text.splitlines()[0].endswith("112") and replies[-1].text == "old answer"
 
 
+async def test_kept_replies_open_under_a_rotated_key_and_one_that_cannot_be_opened_is_dropped(live, caplog):
+    old, new, retired = (Fernet.generate_key() for _ in range(3))
+    await ConversationStore(live, 3600, Sealer([old])).keep_late_replies("web-k", [BotMessage(text="first")])
+    await ConversationStore(live, 3600, Sealer([retired])).keep_late_replies("web-k", [BotMessage(text="lost")])
+    await ConversationStore(live, 3600, Sealer([new])).keep_late_replies("web-k", [BotMessage(text="third")])
+    rotated = ConversationStore(live, 3600, Sealer([new, old]))  # ADDRESS_KEY=new,old
+    assert [reply.text for reply in await rotated.take_late_replies("web-k")] == ["first", "third"]
+    assert "a kept reply could not be opened: dropped" in caplog.text
+    assert await rotated.take_late_replies("web-k") == []
+
+
 async def test_an_erasure_that_cannot_finish_says_so_and_is_retried(live, fallback):
     assistant = ScriptedAssistant(
         [BotMessage(text="Done"), BotMessage(custom={ERASE_DIRECTIVE: True})], erase_up=False
@@ -234,7 +248,8 @@ async def test_a_kept_conversation_outlives_its_retention_in_every_store(live, f
 async def test_a_store_that_cannot_renew_does_not_stop_the_others(live, fallback):
     assistant = ScriptedAssistant([BotMessage(text="hi", custom={CONTEXT_DIRECTIVE: {"language": "sr"}})])
     erasure = Erasure([BrokenRenewal(), assistant])
-    conversations = Conversations(assistant, live, erasure, fallback, 1.0, DEADLINE)
+    conversations = Conversations(assistant, live, erasure, fallback, 1.0, DEADLINE,
+                                  sealer=Sealer([Fernet.generate_key()]))
     erasure.register(conversations.store)
     await conversations.handle("web-half", "hello")
     await asyncio.sleep(0.6)

@@ -311,11 +311,13 @@ async def test_the_retention_sweep_erases_every_conversation_from_redis(helpline
     live = RedisLiveState.from_url(helpline.redis_url)
     rasa_redis = RasaRedisStores.from_url(helpline.redis_url, 3600)
     erasure = Erasure([rasa_redis])
-    addresses = ReplyAddresses(live, Sealer.from_settings(helpline.settings), 3600)
+    sealer = Sealer.from_settings(helpline.settings)
+    addresses = ReplyAddresses(live, sealer, 3600)
     erasure.register(PlatformChats(addresses, {}, RedisQueues(aioredis.Redis.from_url(helpline.redis_url), "outbox")))
     conversations = Conversations(
         AssistantClient(helpline.settings.rasa_url, None, 5), live, erasure,
         SafetyFallback.load(helpline.settings), retention_seconds=3600, first_reply_deadline=4,
+        sealer=sealer,
     )
     erasure.register(conversations.store)
     client = redis.Redis.from_url(helpline.redis_url)

@@ -83,12 +83,13 @@ def redis_stores(url: str):
 def build(stores, fallback, assistant, channel, deadline=0.3, retention=3600.0) -> Gateway:
     live, inbox, outbox = stores()
     erasure = Erasure([assistant])
-    conversations = Conversations(assistant, live, erasure, fallback, retention, deadline)
+    sealer = Sealer([KEY])
+    conversations = Conversations(assistant, live, erasure, fallback, retention, deadline, sealer=sealer)
     erasure.register(conversations.store)
-    addresses = ReplyAddresses(live, Sealer([KEY]), retention)
+    addresses = ReplyAddresses(live, sealer, retention)
     erasure.register(PlatformChats(addresses, {channel.name: channel}, outbox))
     return Gateway({channel.name: channel}, conversations, fallback, inbox, outbox, addresses,
-                   Sealer([KEY]), PEPPER, retention)
+                   sealer, PEPPER, retention)
 
 
 def update(user: str, message_id: str, text: str, **extra) -> bytes:

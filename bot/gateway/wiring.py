@@ -38,9 +38,9 @@ def open_gateway(
     erasure: Erasure,
     pepper: bytes,
     engine: Engine,
+    sealer: Sealer,
 ) -> Gateway:
     """The gateway with every configured platform; its platform side registered with ``erasure``."""
-    sealer = Sealer.from_settings(settings)
     retention = settings.conversation_retention_hours * 3600
     addresses = ReplyAddresses(live, sealer, retention)
     channels = open_channels(settings)

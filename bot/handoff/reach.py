@@ -1,9 +1,9 @@
 """How the handoff reaches her outside her own turn, on whichever channel she wrote from.
 
 The messaging platforms: through the gateway's outbox, in order with everything else
-she is sent, to the sealed address she last wrote from. The web chat: kept with her
-conversation's late replies, which her tab's socket collects (``bot.chat_socket``
-looks for them while it is open), on whichever instance holds the socket.
+she is sent, to the sealed address she last wrote from. The web chat: kept, sealed,
+with her conversation's late replies, which her tab's socket collects (``bot.chat_socket``:
+at once on this instance, within half a second on another), or her next hello.
 
 ``keep`` holds her conversation (that address included) as if she had just written,
 while a message she left waits for a counsellor (``Conversations.keep``).

@@ -21,7 +21,7 @@ from bot.settings import Settings
 
 def open_handoff(settings: Settings, schedule: Schedule, live: LiveState, engine: Engine,
                  assistant: AssistantClient, fallback: SafetyFallback, gateway: Gateway,
-                 conversations: Conversations, erasure: Erasure) -> HandoffService:
+                 conversations: Conversations, erasure: Erasure, sealer: Sealer) -> HandoffService:
     """The service, with her conversations routed through it and her erasure reaching it."""
     timing = Timing(
         wait_seconds=settings.handoff_wait_seconds,
@@ -30,7 +30,7 @@ def open_handoff(settings: Settings, schedule: Schedule, live: LiveState, engine
         retention_seconds=settings.conversation_retention_hours * 3600,
         message_seconds=settings.handoff_message_hours * 3600,
     )
-    store = HandoffStore(engine, Sealer.from_settings(settings), settings.transcript_retention_days)
+    store = HandoffStore(engine, sealer, settings.transcript_retention_days)
     service = HandoffService(live, store, CounsellorDirectory(engine), assistant, fallback,
                              ChatReach(gateway, conversations), schedule, timing)
     conversations.attach_handoff(service)
