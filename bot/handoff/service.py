@@ -199,7 +199,8 @@ class HandoffListener(Protocol):
     async def released(self, handoff_id: str, counsellor_id: int, why: str) -> None: ...
     async def closed(self, handoff_id: str, why: str) -> None:
         """It left the queue without a counsellor ("cancelled", "blocked", "erased", "expired":
-        her message waited ``Timing.message_seconds`` and nobody took it)."""
+        her message waited ``Timing.message_seconds`` and nobody took it); or, "erased", a chat
+        of hers that was already over when she erased her data: forget what is kept of it."""
 
 
 class Reach(Protocol):
@@ -659,13 +660,19 @@ class HandoffService:
     # ---------------------------------------------------------------- erasure
 
     async def erase(self, sender_id: str) -> None:
-        """Her "delete my data": the open chat ends, the transcript goes, the records forget her."""
+        """Her "delete my data": the open chat ends, the transcript goes, the records forget her.
+
+        Her chats that are already over (within the last hours, a frontend may still hold copies
+        of her words) are ``closed`` as "erased" too: "delete my data" said to a counsellor ends
+        the chat before she confirms, so that by now no chat of hers is open."""
         chat = await self._chat_of(sender_id)
         if chat is not None:
             # Nothing goes to the assistant now: a resume would write her tracker back.
             await self._leave(chat, Outcome.ERASED, "erased", tell_assistant=False)
         await self._live.delete(_resume_key(sender_id))
-        await self._store.erase(sender_id, self._now())
+        for handoff_id in await self._store.erase(sender_id, self._now()):
+            if chat is None or handoff_id != chat.id:
+                await self._emit("closed", handoff_id, "erased")
 
     # ---------------------------------------------------------------- helpers
 

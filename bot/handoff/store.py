@@ -147,10 +147,11 @@ class HandoffStore:
         return await self._run(lambda session: session.execute(
             delete(TranscriptEntry).where(TranscriptEntry.at < cutoff)).rowcount)
 
-    async def erase(self, sender_id: str, now: float) -> None:
-        """Her transcript goes; her records stay for statistics, without her pseudonym."""
-        def work(session: Session) -> None:
-            ids = select(HandoffRecord.id).where(HandoffRecord.sender_id == sender_id)
+    async def erase(self, sender_id: str, now: float) -> list[str]:
+        """Her transcript goes; her records stay for statistics, without her pseudonym. The ids of
+        her handoffs, read before the pseudonym goes: frontends forget what they keep of each."""
+        def work(session: Session) -> list[str]:
+            ids = list(session.scalars(select(HandoffRecord.id).where(HandoffRecord.sender_id == sender_id)))
             session.execute(delete(TranscriptEntry).where(TranscriptEntry.handoff_id.in_(ids)))
             session.execute(update(HandoffRecord).where(HandoffRecord.sender_id == sender_id,
                                                         HandoffRecord.outcome.is_(None))
@@ -159,7 +160,8 @@ class HandoffStore:
                             .values(sender_id=None))
             session.execute(delete(BlockedSender).where(BlockedSender.sender_id == sender_id,
                                                         BlockedSender.until < _at(now)))
-        await self._run(work)
+            return ids
+        return await self._run(work)
 
     # ------------------------------------------------------- blocks, audit
 
