@@ -22,6 +22,9 @@ from bot.assistant import BotMessage
 from bot.live import LiveState
 
 LAST_SEEN_INDEX = "conversations:last-seen"
+# Conversations whose erasure she asked for and that could not finish: the sweep retries them
+# as her request (everything goes), not as the retention.
+ERASE_REQUESTED_INDEX = "conversations:erase-requested"
 
 
 class ConversationStore:

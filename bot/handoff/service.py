@@ -665,14 +665,26 @@ class HandoffService:
         Her chats that are already over (within the last hours, a frontend may still hold copies
         of her words) are ``closed`` as "erased" too: "delete my data" said to a counsellor ends
         the chat before she confirms, so that by now no chat of hers is open."""
+        chat = await self._end_open(sender_id)
+        for handoff_id in await self._store.erase(sender_id, self._now()):
+            if chat is None or handoff_id != chat.id:
+                await self._emit("closed", handoff_id, "erased")
+
+    async def expire(self, sender_id: str) -> None:
+        """Her conversation's retention passed (``bot.erasure.Retaining``): the open chat ends, as
+        her address is gone; the transcript and the records' pseudonym stay for the transcript's
+        own retention (``TRANSCRIPT_RETENTION_DAYS``), for the counsellors who handled the chat,
+        until ``HandoffStore.purge``."""
+        await self._end_open(sender_id)
+
+    async def _end_open(self, sender_id: str) -> Chat | None:
+        """End her open chat, if any, as erased; the chat it was."""
         chat = await self._chat_of(sender_id)
         if chat is not None:
             # Nothing goes to the assistant now: a resume would write her tracker back.
             await self._leave(chat, Outcome.ERASED, "erased", tell_assistant=False)
         await self._live.delete(_resume_key(sender_id))
-        for handoff_id in await self._store.erase(sender_id, self._now()):
-            if chat is None or handoff_id != chat.id:
-                await self._emit("closed", handoff_id, "erased")
+        return chat
 
     # ---------------------------------------------------------------- helpers
 
