@@ -30,6 +30,9 @@ from bot.live import LiveState
 logger = logging.getLogger(__name__)
 
 LAST_SEEN_INDEX = "conversations:last-seen"
+# Conversations whose erasure she asked for and that could not finish: the sweep retries them
+# as her request (everything goes), not as the retention.
+ERASE_REQUESTED_INDEX = "conversations:erase-requested"
 
 
 class ConversationStore:

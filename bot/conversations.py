@@ -33,7 +33,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
-from bot.conversation_store import LAST_SEEN_INDEX, ConversationStore
+from bot.conversation_store import ERASE_REQUESTED_INDEX, LAST_SEEN_INDEX, ConversationStore
 from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, HANDOFF_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure, ErasureIncomplete
 from bot.gateway.sealing import Sealer
@@ -362,18 +362,19 @@ class Conversations:
         task.add_done_callback(self._late_turns.discard)
 
     async def erase(self, sender_id: str, trigger: str = "request") -> bool:
-        """Erase the conversation from every store; return whether every store did.
+        """Erase the conversation from every store, as she asked; return whether every store did.
 
         When one could not, the conversation is marked as expired so that the
-        sweep retries the erasure within its interval.
+        sweep retries the erasure within its interval (as her request: everything goes).
         """
         try:
-            await self._erasure.erase(sender_id)
+            await self._erasure.erase(sender_id, requested=True)
         except ErasureIncomplete:
             ERASURES.labels(trigger, "postponed").inc()
-            await self._mark_for_retry(sender_id)
+            await self._mark_for_retry(sender_id, requested=True)
             return False
         await self._guarded("unindex", self._live.index_remove(LAST_SEEN_INDEX, sender_id), None)
+        await self._guarded("unindex", self._live.index_remove(ERASE_REQUESTED_INDEX, sender_id), None)
         ERASURES.labels(trigger, "erased").inc()
         logger.info("a conversation was erased (%s)", trigger)
         return True
@@ -387,8 +388,12 @@ class Conversations:
         await self._store.touch(sender_id, now)
         return await self._erasure.renew(sender_id)
 
-    async def _mark_for_retry(self, sender_id: str) -> None:
-        """Index the conversation as long expired, so that the next sweep erases it."""
+    async def _mark_for_retry(self, sender_id: str, requested: bool) -> None:
+        """Index the conversation as long expired, so that the next sweep erases it (``requested``:
+        as she asked, not as the retention would)."""
+        if requested:
+            await self._guarded("mark for retry",
+                                self._live.index_add(ERASE_REQUESTED_INDEX, sender_id, 0.0), None)
         await self._guarded("mark for retry", self._live.index_add(LAST_SEEN_INDEX, sender_id, 0.0), None)
 
     async def erase_expired(self, now: float | None = None, batch: int = 100) -> int:
@@ -396,18 +401,20 @@ class Conversations:
 
         Each is claimed first (removed from the index only if no newer message
         renewed it), then erased; one that cannot be erased now goes back into
-        the index to be retried.
+        the index to be retried. What has its own retention (the handoff's transcript)
+        stays, unless this retries an erasure she asked for.
         """
         cutoff = (now if now is not None else time.time()) - self._retention
         erased = 0
         for sender_id in await self._live.index_below(LAST_SEEN_INDEX, cutoff, batch):
             if not await self._live.index_claim(LAST_SEEN_INDEX, sender_id, cutoff):
                 continue  # she wrote again meanwhile
+            requested = await self._live.index_claim(ERASE_REQUESTED_INDEX, sender_id, float("inf"))
             try:
-                await self._erasure.erase(sender_id)
+                await self._erasure.erase(sender_id, requested=requested)
             except ErasureIncomplete:
                 ERASURES.labels("retention", "postponed").inc()
-                await self._mark_for_retry(sender_id)
+                await self._mark_for_retry(sender_id, requested)
                 break  # a store is down: try again at the next sweep
             ERASURES.labels("retention", "erased").inc()
             erased += 1

@@ -6,6 +6,13 @@ an ``Erasable`` here, so that "delete my data" and the retention sweep reach all
 of them through one call. A store that fails does not stop the others; the
 caller learns which failed and retries later.
 
+Her request and the retention differ in one thing: a store that keeps something
+under its own, longer retention is ``Retaining``. The transcript of a chat handed off
+to a counsellor is kept ``TRANSCRIPT_RETENTION_DAYS`` (30) for the counsellors who
+handled it, and purged by the handoff itself; the conversation's retention (24 h
+after her last message) only ``expire``s it there, and her "delete my data" erases it
+at once, as everything else.
+
 A store whose data also expires by itself (a TTL of the retention period:
 her reply address, her context, Rasa's tracker in Redis) is ``Renewable`` too:
 ``renew`` makes it last the retention period again, as her own message would.
@@ -33,6 +40,18 @@ class Erasable(Protocol):
 
     async def erase(self, sender_id: str) -> None:
         """Remove everything kept under ``sender_id``; no error when there is nothing."""
+
+
+@runtime_checkable
+class Retaining(Protocol):
+    """A store that keeps some of a conversation under its own retention, longer than the
+    conversation's, and purges that itself (the handoff's transcript)."""
+
+    name: str
+
+    async def expire(self, sender_id: str) -> None:
+        """The conversation's retention has passed: remove what lasts only as long as it; what
+        has its own retention stays for the store's purge."""
 
 
 @runtime_checkable
@@ -66,12 +85,18 @@ class Erasure:
     def store_names(self) -> list[str]:
         return [store.name for store in self._stores]
 
-    async def erase(self, sender_id: str) -> None:
-        """Erase ``sender_id`` from every store; raise ErasureIncomplete naming those that failed."""
+    async def erase(self, sender_id: str, *, requested: bool) -> None:
+        """Erase ``sender_id`` from every store; raise ErasureIncomplete naming those that failed.
+
+        ``requested``: she asked ("delete my data"), and everything goes; otherwise the
+        conversation's retention passed, and a ``Retaining`` store only ``expire``s it."""
         failed = []
         for store in self._stores:
             try:
-                await store.erase(sender_id)
+                if requested or not isinstance(store, Retaining):
+                    await store.erase(sender_id)
+                else:
+                    await store.expire(sender_id)
             except Exception as error:  # noqa: BLE001 - every store gets its turn
                 logger.warning("erasure failed in %s: %s", store.name, type(error).__name__)
                 failed.append(store.name)

@@ -228,6 +228,59 @@ class BrokenRenewal:
         raise ConnectionError("down")
 
 
+class LongerKept:
+    """A store keeping something under its own, longer retention (as the handoff's transcript):
+    records whether the conversation was erased or only expired there."""
+
+    name = "longer kept"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def erase(self, sender_id: str) -> None:
+        self.calls.append(("erase", sender_id))
+
+    async def expire(self, sender_id: str) -> None:
+        self.calls.append(("expire", sender_id))
+
+
+def with_longer_kept(assistant, live, fallback) -> tuple[Conversations, LongerKept]:
+    conversations, kept = conversations_of(assistant, live, fallback), LongerKept()
+    conversations._erasure.register(kept)
+    return conversations, kept
+
+
+async def test_the_retention_only_expires_what_has_its_own_retention(live, fallback):
+    assistant = ScriptedAssistant([BotMessage(text="hi")])
+    conversations, kept = with_longer_kept(assistant, live, fallback)
+    await conversations.handle("web-idle", "hello")
+    assert await conversations.erase_expired(now=time.time() + 3601) == 1
+    assert assistant.erased == ["web-idle"]  # the others erase as ever
+    assert kept.calls == [("expire", "web-idle")]
+
+
+async def test_her_request_erases_what_has_its_own_retention_too(live, fallback):
+    assistant = ScriptedAssistant([BotMessage(text="Done"), BotMessage(custom={ERASE_DIRECTIVE: True})])
+    conversations, kept = with_longer_kept(assistant, live, fallback)
+    await conversations.handle("web-asks", "yes")
+    assert kept.calls == [("erase", "web-asks")]
+
+
+async def test_her_request_retried_by_the_sweep_still_erases_everything(live, fallback):
+    assistant = ScriptedAssistant([BotMessage(text="Done"), BotMessage(custom={ERASE_DIRECTIVE: True})],
+                                  erase_up=False)
+    conversations, kept = with_longer_kept(assistant, live, fallback)
+    await conversations.handle("web-again", "yes")  # postponed
+    assert await conversations.erase_expired() == 0  # still down: marked again, as her request
+    assistant.erase_up = True
+    assert await conversations.erase_expired() == 1
+    assert kept.calls == [("erase", "web-again")] * 3
+    assistant.replies = [BotMessage(text="hi")]
+    await conversations.handle("web-again", "hello")  # a new conversation: the retention as ever
+    assert await conversations.erase_expired(now=time.time() + 3601) == 1
+    assert kept.calls[-1] == ("expire", "web-again")
+
+
 async def test_a_kept_conversation_outlives_its_retention_in_every_store(live, fallback):
     """``keep`` (a message she left for a counsellor): as if she had written, everywhere."""
     assistant = ScriptedAssistant([BotMessage(text="hi", custom={CONTEXT_DIRECTIVE: {"language": "sq"}})])

@@ -33,7 +33,7 @@ from bot.handoff import cli as counsellors_cli
 from bot.handoff import webhook
 from bot.handoff.counsellors import CounsellorDirectory
 from bot.handoff.records import Reason
-from bot.handoff.service import CANCEL, HandoffService, ReplyStatus, Timing, label_of
+from bot.handoff.service import CANCEL, ERASE, HandoffService, ReplyStatus, Timing, label_of
 from bot.handoff.store import HandoffStore
 from bot.handoff.telegram_bot import CounsellorBot, Credentials
 from bot.handoff.telegram_texts import REFUSAL
@@ -321,6 +321,29 @@ async def test_her_erasure_deletes_the_bots_copies_of_her_chat_in_every_counsell
     assert deleted == {str(MIRA): copies_of_mira, str(JONA): copies_of_jona}
     assert desk.texts_to(JONA)[-1] == f"[{her.label}] She erased her data; the chat has ended."
     assert desk.calls("editMessageText")[-1].params["text"] == "This request is closed."
+    assert await desk.post_of(her) is None
+
+
+@pytest.mark.parametrize("ended_by", ["/end", "her delete my data"])
+async def test_her_erasure_after_the_chat_ended_still_deletes_the_copies(desk: Desk, ended_by: str) -> None:
+    """"delete my data" to a counsellor ends the chat before she confirms; a chat may have ended
+    earlier too: her erasure finds no open chat, and the copies still go."""
+    await desk.counsellor("Mira", MIRA)
+    her = await desk.woman(before=("he is outside the door",))
+    await desk.press(MIRA, f"take:{her.handoff_id}", in_group=True)
+    await her.says("he took my phone")
+    if ended_by == "/end":
+        await desk.command(MIRA, f"/end {her.label}")
+        await her.says("/handoff_feedback_yes")  # the chat is over for good
+    else:
+        assert not await desk.service.intercept(her.sender_id, ERASE, her.deliver)  # the assistant asks
+    copies = desk.message_ids_to(MIRA)
+    assert desk.calls("deleteMessages") == []
+
+    await desk.service.erase(her.sender_id)  # she confirmed
+
+    deleted = {call.params["chat_id"]: call.params["message_ids"] for call in desk.calls("deleteMessages")}
+    assert deleted == {str(MIRA): copies}  # the chat so far, her words, the end notice
     assert await desk.post_of(her) is None
 
 

@@ -559,6 +559,10 @@ async def test_a_message_nobody_took_in_its_time_leaves_the_queue_then_nothing_o
         assert await one.gateway._addresses.get(sender("late")) is not None  # then the retention, as ever
         await days_pass(world, one, hours=24)
         assert one.assistant.erased == [sender("late")]
+        # The transcript has its own retention (TRANSCRIPT_RETENTION_DAYS), the pseudonym with it.
+        assert await what_remains_of(world, one, "late", waiting.handoff_id) == [
+            "handoff_records", "handoff_transcript"]
+        assert await one.service._store.purge(world.clock.now + 30 * 24 * HOURS)
         assert await what_remains_of(world, one, "late", waiting.handoff_id) == []
         with world.engine.connect() as connection:
             record = connection.execute(select(HandoffRecord)).one()
@@ -579,7 +583,8 @@ async def test_delete_my_data_erases_a_left_message_at_once(world):
         await until(lambda: "erased" in one.texts("del"))
         assert one.assistant.erased == [sender("del")]
         assert await one.service.waiting() == []
-        assert [event[1] for event in one.frontend.of("closed")] == [waiting.handoff_id]
+        assert one.frontend.of("closed") == [("closed", waiting.handoff_id, "she asked to erase her data"),
+                                             ("closed", waiting.handoff_id, "erased")]  # copies go too
         await asyncio.sleep(0.2)  # the confirmation's outbox entry is done with
         assert await what_remains_of(world, one, "del", waiting.handoff_id) == []
         await days_pass(world, one, hours=1)
@@ -614,6 +619,45 @@ async def test_erasure_ends_the_chat_and_leaves_no_transcript_nor_pseudonym(worl
             await redis.aclose()
     finally:
         await world.close()
+
+
+@pytest.mark.parametrize("then", ["the purge", "delete my data"])
+async def test_the_transcript_outlives_her_conversation_until_its_own_retention(world, then):
+    """Her conversation goes 24 h after her last message; the transcript stays 30 days for the
+    counsellor who handled it, then the purge takes it and the pseudonym; her request, at once."""
+    world.clock.now = time.time()  # transcript lines are timed by the wall clock: start there
+    one = world.instance(retention=24 * HOURS)
+    ana = await counsellor(world)
+    try:
+        await one.says("t", "he is hitting me now")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        await one.says("t", CANARY)
+        await until(lambda: one.frontend.of("her"))
+        await until_async(lambda: her_lines(one, ana, waiting.handoff_id), 1)
+        assert await one.service.end(ana.id, waiting.handoff_id)
+        world.clock.now += 25 * HOURS
+        await one.gateway._conversations.erase_expired(now=world.clock.now)
+        assert one.assistant.erased == [sender("t")]  # her conversation is gone...
+        assert await her_lines(one, ana, waiting.handoff_id) == 1  # ... not the transcript
+        assert await what_remains_of(world, one, "t", waiting.handoff_id) == [
+            "handoff_records", "handoff_transcript"]
+        if then == "the purge":
+            assert await one.service._store.purge(world.clock.now + 28 * 24 * HOURS) == 0  # not yet
+            assert await her_lines(one, ana, waiting.handoff_id) == 1
+            await one.service._store.purge(world.clock.now + 30 * 24 * HOURS)
+        else:
+            await one.gateway._conversations.erase(sender("t"))
+        assert await her_lines(one, ana, waiting.handoff_id) == 0
+        assert await what_remains_of(world, one, "t", waiting.handoff_id) == []
+    finally:
+        await world.close()
+
+
+async def her_lines(one: Instance, viewer, handoff_id: str) -> int:
+    """How many lines of the transcript with her words (``CANARY``) the counsellor can read."""
+    return len([line for line in await one.service.lines(viewer, handoff_id) or [] if line.text == CANARY])
 
 
 def world_redis(instance) -> str:

@@ -5,7 +5,7 @@ table named ``handoff_*``.
   argon2 hash), their display name (the only thing she is told of them) and role.
 - ``HandoffRecord``: one per handed-off chat, for statistics: when it was requested,
   taken and ended, waits, outcome and feedback. No message text; the pseudonym is
-  kept only while her conversation exists (erasure clears it).
+  kept no longer than the transcript (her erasure, or the purge, clears it).
 - ``TranscriptEntry``: what was said while a person was there (and the assistant's part
   before), each text sealed with ``ADDRESS_KEY``; purged after the transcript retention
   and erased by "delete my data".

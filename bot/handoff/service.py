@@ -215,7 +215,8 @@ class HandoffListener(Protocol):
     async def released(self, handoff_id: str, counsellor_id: int, why: str) -> None: ...
     async def closed(self, handoff_id: str, why: str) -> None:
         """It left the queue without a counsellor ("cancelled", "blocked", "erased", "expired":
-        her message waited ``Timing.message_seconds`` and nobody took it)."""
+        her message waited ``Timing.message_seconds`` and nobody took it); or, "erased", a chat
+        of hers that was already over when she erased her data: forget what is kept of it."""
 
 
 class Reach(Protocol):
@@ -375,13 +376,13 @@ class HandoffService:
             if chat.stage == Stage.WAITING and chat.told_unanswered:  # her message: kept from now
                 chat = replace(chat, left_at=self._now())
             await self._put(chat)
-        # The transcript is written while her words go to the counsellor, not before.
-        work = [self._store.add_line(chat.id, Author.HER, text)]
+        # Kept before it is relayed: a counsellor's answer must come after it in the transcript.
+        try:
+            await self._store.add_line(chat.id, Author.HER, text)
+        except Exception as error:  # noqa: BLE001 - relayed all the same; the transcript misses it
+            logger.error("a line of hers was not kept in the transcript: %s", type(error).__name__)
         if chat.stage == Stage.ACTIVE and chat.counsellor_id is not None:
-            work.append(self._emit("her_message", chat.id, chat.counsellor_id, text))
-        kept, *_ = await asyncio.gather(*work, return_exceptions=True)
-        if isinstance(kept, Exception):  # relayed all the same; the transcript misses it
-            logger.error("a line of hers was not kept in the transcript: %s", type(kept).__name__)
+            await self._emit("her_message", chat.id, chat.counsellor_id, text)
         if tell_kept and not flagged:
             await deliver([self._say("utter_handoff_kept", chat.language, chat.country)])
 
@@ -697,13 +698,31 @@ class HandoffService:
     # ---------------------------------------------------------------- erasure
 
     async def erase(self, sender_id: str) -> None:
-        """Her "delete my data": the open chat ends, the transcript goes, the records forget her."""
+        """Her "delete my data": the open chat ends, the transcript goes, the records forget her.
+
+        Her chats that are already over (within the last hours, a frontend may still hold copies
+        of her words) are ``closed`` as "erased" too: "delete my data" said to a counsellor ends
+        the chat before she confirms, so that by now no chat of hers is open."""
+        chat = await self._end_open(sender_id)
+        for handoff_id in await self._store.erase(sender_id, self._now()):
+            if chat is None or handoff_id != chat.id:
+                await self._emit("closed", handoff_id, "erased")
+
+    async def expire(self, sender_id: str) -> None:
+        """Her conversation's retention passed (``bot.erasure.Retaining``): the open chat ends, as
+        her address is gone; the transcript and the records' pseudonym stay for the transcript's
+        own retention (``TRANSCRIPT_RETENTION_DAYS``), for the counsellors who handled the chat,
+        until ``HandoffStore.purge``."""
+        await self._end_open(sender_id)
+
+    async def _end_open(self, sender_id: str) -> Chat | None:
+        """End her open chat, if any, as erased; the chat it was."""
         chat = await self._chat_of(sender_id)
         if chat is not None:
             # Nothing goes to the assistant now: a resume would write her tracker back.
             await self._leave(chat, Outcome.ERASED, "erased", tell_assistant=False)
         await self._live.delete(_resume_key(sender_id))
-        await self._store.erase(sender_id, self._now())
+        return chat
 
     # ---------------------------------------------------------------- helpers
 

@@ -142,15 +142,27 @@ class HandoffStore:
             HandoffAudit.action == "assigned")))))
 
     async def purge(self, now: float) -> int:
-        """Delete transcript lines older than the retention."""
+        """Delete transcript lines older than the retention; return how many. Then the records
+        whose transcript is gone and that are older than it forget her pseudonym (statistics
+        keep it no longer than the transcript), and blocks that ran out go."""
         cutoff = _at(now - self._transcript_seconds)
-        return await self._run(lambda session: session.execute(
-            delete(TranscriptEntry).where(TranscriptEntry.at < cutoff)).rowcount)
 
-    async def erase(self, sender_id: str, now: float) -> None:
-        """Her transcript goes; her records stay for statistics, without her pseudonym."""
-        def work(session: Session) -> None:
-            ids = select(HandoffRecord.id).where(HandoffRecord.sender_id == sender_id)
+        def work(session: Session) -> int:
+            purged = session.execute(delete(TranscriptEntry).where(TranscriptEntry.at < cutoff)).rowcount
+            has_lines = exists().where(TranscriptEntry.handoff_id == HandoffRecord.id)
+            session.execute(update(HandoffRecord).where(
+                HandoffRecord.sender_id.is_not(None), ~has_lines,
+                func.coalesce(HandoffRecord.ended_at, HandoffRecord.requested_at) < cutoff,
+            ).values(sender_id=None).execution_options(synchronize_session=False))
+            session.execute(delete(BlockedSender).where(BlockedSender.until < _at(now)))
+            return purged
+        return await self._run(work)
+
+    async def erase(self, sender_id: str, now: float) -> list[str]:
+        """Her transcript goes; her records stay for statistics, without her pseudonym. The ids of
+        her handoffs, read before the pseudonym goes: frontends forget what they keep of each."""
+        def work(session: Session) -> list[str]:
+            ids = list(session.scalars(select(HandoffRecord.id).where(HandoffRecord.sender_id == sender_id)))
             session.execute(delete(TranscriptEntry).where(TranscriptEntry.handoff_id.in_(ids)))
             session.execute(update(HandoffRecord).where(HandoffRecord.sender_id == sender_id,
                                                         HandoffRecord.outcome.is_(None))
@@ -159,7 +171,8 @@ class HandoffStore:
                             .values(sender_id=None))
             session.execute(delete(BlockedSender).where(BlockedSender.sender_id == sender_id,
                                                         BlockedSender.until < _at(now)))
-        await self._run(work)
+            return ids
+        return await self._run(work)
 
     # ------------------------------------------------------- blocks, audit
 

@@ -302,7 +302,8 @@ class CounsellorBot:
     async def closed(self, handoff_id: str, why: str) -> None:
         """It left the queue without a counsellor ("cancelled", "blocked", "erased", "expired"):
         its post loses the Take button (erased: her label and details too). A counsellor may have
-        had the chat before it went back to the queue: her erasure deletes their copies."""
+        had the chat before it went back to the queue, or before it ended (she erased her data
+        after the chat was over): her erasure deletes their copies."""
         if why == ERASED:
             await self._delete_copies(handoff_id)
         await self._forget_post(handoff_id, "request_erased" if why == ERASED else "request_gone")
