@@ -60,6 +60,7 @@ PLURAL_RULES: dict[str, Callable[[int], str]] = {
     "sr": _one_few_other,
 }
 HOURS_RESPONSES = {"one": "utter_hours_one", "few": "utter_hours_few", "other": "utter_hours_other"}
+DAYS_RESPONSES = {"one": "utter_days_one", "few": "utter_days_few", "other": "utter_days_other"}
 
 
 def plural_category(language: str, count: int) -> str:
@@ -69,5 +70,14 @@ def plural_category(language: str, count: int) -> str:
 
 def hours_text(responses: dict[str, Any], language: str, count: int) -> str:
     """``count`` hours in ``language``, e.g. "1 hour", "24 sata", "21 час"."""
-    name = HOURS_RESPONSES[plural_category(language, count)]
-    return str(render(responses, name, language, hours=count)["text"])
+    return _counted(responses, HOURS_RESPONSES, language, hours=count)
+
+
+def days_text(responses: dict[str, Any], language: str, count: int) -> str:
+    """``count`` days in ``language``, e.g. "1 day", "30 dana", "21 ден"."""
+    return _counted(responses, DAYS_RESPONSES, language, days=count)
+
+
+def _counted(responses: dict[str, Any], names: dict[str, str], language: str, **count: int) -> str:
+    (number,) = count.values()
+    return str(render(responses, names[plural_category(language, number)], language, **count)["text"])

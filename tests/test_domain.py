@@ -7,6 +7,7 @@ import re
 import pytest
 import yaml
 
+from bot.responses import days_text
 from bot.settings import LANGUAGES, PROJECT_ROOT
 from tests.helpers import domain
 
@@ -97,3 +98,14 @@ def test_the_intents_that_interrupt_the_form_are_the_rules_that_answer_them():
         in_form |= {step["intent"] for step in rule["steps"] if "intent" in step}
     # deny answers the form itself ("I would rather not say"); a place is the form's answer.
     assert in_form - {"deny", "inform_location"} == set(FORM_INTERRUPTIONS)
+
+
+@pytest.mark.parametrize(("language", "counts"), [
+    ("en", {1: "1 day", 2: "2 days", 30: "30 days"}),
+    ("sq", {1: "1 ditë", 30: "30 ditë"}),
+    ("sr", {1: "1 dan", 3: "3 dana", 21: "21 dan", 30: "30 dana"}),
+    ("mk", {1: "1 ден", 11: "11 дена", 21: "21 ден", 30: "30 дена"}),
+])
+def test_days_are_counted_in_each_language_s_plural(language, counts):
+    responses = domain()["responses"]
+    assert {count: days_text(responses, language, count) for count in counts} == counts

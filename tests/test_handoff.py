@@ -200,7 +200,7 @@ async def test_she_asks_consents_talks_to_a_counsellor_and_the_assistant_comes_b
     try:
         await one.says("w", "a person please")
         await until(lambda: len(one.texts("w")) >= 1)
-        assert one.texts("w") == [say(world, "utter_handoff_consent")]
+        assert one.texts("w") == [say(world, "utter_handoff_consent", transcript_period="30 days")]
         assert one.buttons("w")[0] == ("/handoff_yes", "/handoff_no")
         await one.says("w", "/handoff_yes")
         await until(lambda: len(one.texts("w")) >= 2)
@@ -273,10 +273,13 @@ async def test_danger_goes_to_the_front_after_the_numbers_without_consent(world)
         await until(lambda: len(one.texts("a")) >= 2)
         world.clock.now += 60
         await one.says("b", "he is hitting me now")
-        await until(lambda: len(one.texts("b")) >= 3)
+        await until(lambda: len(one.texts("b")) >= 4)
         # The assistant's echo does not carry the numbers: the app puts them first.
         assert one.texts("b")[0] == world.fallback.replies("he is hitting me now")[0].text
         assert one.texts("b")[2] == say(world, "utter_handoff_queued", position=1, minutes=5)
+        # Nobody asked her first: she is told here how long the chat is kept.
+        assert one.texts("b")[3] == say(world, "utter_handoff_kept_days", transcript_period="30 days")
+        assert say(world, "utter_handoff_kept_days", transcript_period="30 days") not in one.texts("a")
         first, second = await one.service.waiting()
         assert first.reason == "danger" and first.label == label_of(sender("b"))
         assert second.label == label_of(sender("a"))

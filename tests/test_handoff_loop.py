@@ -241,6 +241,8 @@ def said(name: str, **values: Any) -> str:
 
     fallback = SafetyFallback.load(Settings())
     numbers = fallback.numbers.numbers_for(None, "en", self_harm=False)
+    if name == "utter_handoff_consent":
+        values.setdefault("transcript_period", "30 days")
     return fallback.say(name, "en", numbers=numbers, **values).text
 
 

@@ -72,7 +72,7 @@ from bot.handoff.records import (
 from bot.handoff.store import HandoffStore, Line
 from bot.live import LiveState
 from bot.metrics import HANDOFFS
-from bot.responses import hours_text
+from bot.responses import days_text, hours_text
 from bot.safety_fallback import DOMAIN_FILE, SafetyFallback
 from bot.text import fold
 
@@ -98,6 +98,8 @@ LOCK_SECONDS = 5.0
 KEEPS_PER_RETENTION = 4
 # Her texts that say she may leave a message, and for how long (``{message_period}``).
 LEAVE_A_MESSAGE = ("utter_handoff_unanswered", "utter_handoff_closed")
+# Her texts that say how long a handed-off chat is kept (``{transcript_period}``).
+TELLS_TRANSCRIPT_PERIOD = ("utter_handoff_consent", "utter_handoff_kept_days")
 
 
 def label_of(sender_id: str) -> str:
@@ -243,6 +245,7 @@ class Timing:
     minutes_per_place: float = 5.0  # the expected wait she is told, per place in the queue
     retention_seconds: float = 24 * 3600.0  # of the live state (her conversation's retention)
     message_seconds: float = 96 * 3600.0  # a left message waits this long for a counsellor
+    transcript_days: float = 30.0  # how long a handed-off chat is kept (she is told when it starts)
     clock: Callable[[], float] = field(default=time.time)
 
 
@@ -292,7 +295,7 @@ class HandoffService:
         chat = Chat(uuid.uuid4().hex, sender_id, channel, language, country, reason, Stage.CONSENT,
                     requested_at=self._now(), need=need, place=place)
         if reason in PRIORITY:
-            await self._enqueue(chat, deliver)
+            await self._enqueue(chat, deliver, consented=False)
         else:
             await self._put(chat, ttl=CONSENT_SECONDS)
             await deliver([self._say("utter_handoff_consent", language, country)])
@@ -339,7 +342,7 @@ class HandoffService:
         answer = CONSENT_WORDS.get(fold(text).strip(" .!"), text)
         if answer == YES:
             try:
-                await self._enqueue(chat, deliver)
+                await self._enqueue(chat, deliver, consented=True)
             except Exception as error:  # noqa: BLE001 - a person cannot be reached now: the numbers
                 logger.error("a chat could not be queued: %s", type(error).__name__)
                 await self._live.delete(_chat_key(chat.id), _of_key(chat.sender_id))
@@ -386,9 +389,10 @@ class HandoffService:
         if tell_kept and not flagged:
             await deliver([self._say("utter_handoff_kept", chat.language, chat.country)])
 
-    async def _enqueue(self, chat: Chat, deliver: Deliver) -> None:
+    async def _enqueue(self, chat: Chat, deliver: Deliver, consented: bool) -> None:
         """Into the queue; if a store fails on the way, nothing is left half done (she is
-        answered by the caller with the numbers) and the error is raised."""
+        answered by the caller with the numbers) and the error is raised. Without her consent
+        (danger, self-harm) she is told here how long the chat is kept, as the question would."""
         now = self._now()
         closed = not self._schedule.is_open(dt.datetime.fromtimestamp(now, dt.UTC))
         chat = replace(chat, stage=Stage.WAITING, queued_at=now, told_unanswered=closed,
@@ -404,10 +408,11 @@ class HandoffService:
         HANDOFFS.labels("requested").inc()
         position = await self._position(chat.id) or 1
         await self._update(chat.id, told_position=position)
-        if closed:
-            await deliver([self._say("utter_handoff_closed", chat.language, chat.country), self._services(chat)])
-        else:
-            await deliver([self._position_message(chat, position)])
+        told = [self._say("utter_handoff_closed", chat.language, chat.country), self._services(chat)] if closed \
+            else [self._position_message(chat, position)]
+        if not consented:
+            told.append(self._say("utter_handoff_kept_days", chat.language, chat.country))
+        await deliver(told)
         await self._emit("requested", self._waiting(chat, position))
         try:  # what she told the assistant, for the counsellor who takes the chat
             await self._store.add_history(chat.id, await self._history(chat.sender_id))
@@ -844,6 +849,9 @@ class HandoffService:
         if response in LEAVE_A_MESSAGE:
             hours = max(1, round(self._timing.message_seconds / 3600))
             values["message_period"] = hours_text(self._fallback.responses, language, hours)
+        if response in TELLS_TRANSCRIPT_PERIOD:
+            days = max(1, round(self._timing.transcript_days))
+            values["transcript_period"] = days_text(self._fallback.responses, language, days)
         return self._fallback.say(response, language, numbers=numbers, **values)
 
     def _now(self) -> float:

@@ -29,6 +29,7 @@ def open_handoff(settings: Settings, schedule: Schedule, live: LiveState, engine
         minutes_per_place=settings.handoff_minutes_per_place,
         retention_seconds=settings.conversation_retention_hours * 3600,
         message_seconds=settings.handoff_message_hours * 3600,
+        transcript_days=settings.transcript_retention_days,
     )
     store = HandoffStore(engine, sealer, settings.transcript_retention_days)
     service = HandoffService(live, store, CounsellorDirectory(engine), assistant, fallback,
