@@ -574,6 +574,27 @@ async def test_a_message_nobody_took_in_its_time_leaves_the_queue_then_nothing_o
         await world.close()
 
 
+async def test_on_whatsapp_a_left_message_waits_only_as_long_as_she_can_be_answered(world):
+    """WhatsApp takes answers for 24 hours after her last message: she is told her message waits
+    that long, not HANDOFF_MESSAGE_HOURS, and it leaves the queue when the window closes."""
+    world.clock.now = time.time()
+    one = world.instance(NEVER_OPEN, retention=24 * HOURS, platform="whatsapp", reply_window_seconds=WINDOW_SECONDS)
+    await counsellor(world)
+    try:
+        await one.says("wa", "a person please", at=world.clock.now)
+        await one.says("wa", "/handoff_yes", at=world.clock.now)
+        told = say(world, "utter_handoff_closed", message_period=period(world, hours=24))
+        await until(lambda: told in one.texts("wa"))
+        (waiting,) = await one.service.waiting()
+        await days_pass(world, one, hours=23)
+        assert [w.handoff_id for w in await one.service.waiting()] == [waiting.handoff_id]
+        await days_pass(world, one, hours=2)
+        assert await one.service.waiting() == []
+        assert one.frontend.of("closed") == [("closed", waiting.handoff_id, "expired")]
+    finally:
+        await world.close()
+
+
 async def test_delete_my_data_erases_a_left_message_at_once(world):
     world.clock.now = time.time()
     one = world.instance(NEVER_OPEN, retention=24 * HOURS)

@@ -96,8 +96,6 @@ window (WhatsApp's 24 hours) they are refused, rather than promised and dropped 
 LOCK_SECONDS = 5.0
 # A left message's conversation is renewed this many times per retention period: never near its end.
 KEEPS_PER_RETENTION = 4
-# Her texts that say she may leave a message, and for how long (``{message_period}``).
-LEAVE_A_MESSAGE = ("utter_handoff_unanswered", "utter_handoff_closed")
 # Her texts that say how long a handed-off chat is kept (``{transcript_period}``).
 TELLS_TRANSCRIPT_PERIOD = ("utter_handoff_consent", "utter_handoff_kept_days")
 
@@ -408,8 +406,8 @@ class HandoffService:
         HANDOFFS.labels("requested").inc()
         position = await self._position(chat.id) or 1
         await self._update(chat.id, told_position=position)
-        told = [self._say("utter_handoff_closed", chat.language, chat.country), self._services(chat)] if closed \
-            else [self._position_message(chat, position)]
+        told = [await self._may_leave_a_message("utter_handoff_closed", chat, now), self._services(chat)] \
+            if closed else [self._position_message(chat, position)]
         if not consented:
             told.append(self._say("utter_handoff_kept_days", chat.language, chat.country))
         await deliver(told)
@@ -652,10 +650,11 @@ class HandoffService:
     async def _sweep_waiting(self, chat: Chat, now: float) -> None:
         """She is told once that nobody is free (then she may leave a message), and each better place."""
         if not chat.told_unanswered and now - chat.queued_at > self._timing.wait_seconds:
+            left_at = chat.left_at or now  # told again after a release: her message is not younger
             await self._reach.send(chat.sender_id, chat.channel,
-                                   [self._say("utter_handoff_unanswered", chat.language, chat.country),
+                                   [await self._may_leave_a_message("utter_handoff_unanswered", chat, left_at),
                                     self._services(chat)])
-            await self._update(chat.id, told_unanswered=True, left_at=now)
+            await self._update(chat.id, told_unanswered=True, left_at=left_at)
             await self._store.left_message(chat.id)
             return
         if chat.told_unanswered and not await self._keep_message(chat, now):
@@ -670,7 +669,7 @@ class HandoffService:
         retention period, while it is within ``message_seconds`` of being left; past that, the
         chat leaves the queue (unless a counsellor has just taken it): False."""
         left_at = chat.left_at or chat.queued_at  # (a chat queued before ``left_at`` was kept)
-        if now - left_at > self._timing.message_seconds:
+        if now > await self._message_until(chat, left_at):
             if await self._live.index_claim(WAITING, chat.id, float("inf")):  # not if Take won
                 await self._leave(chat, Outcome.EXPIRED, "expired")
             return False
@@ -678,6 +677,18 @@ class HandoffService:
                 await self._reach.keep(chat.sender_id, now):
             await self._update(chat.id, kept_at=now)  # the chat's own keys are renewed with it
         return True
+
+    async def _message_until(self, chat: Chat, left_at: float) -> float:
+        """Until when a message she left waits: ``message_seconds``, or less where her platform
+        takes answers only for a while after her last message (WhatsApp: 24 hours)."""
+        window = await self._reach.reply_window_closes(chat.sender_id, chat.channel)
+        return min(left_at + self._timing.message_seconds, window if window is not None else float("inf"))
+
+    async def _may_leave_a_message(self, response: str, chat: Chat, left_at: float) -> BotMessage:
+        """She is told she may leave a message, and for how long it waits."""
+        hours = max(1, round((await self._message_until(chat, left_at) - left_at) / 3600))
+        return self._say(response, chat.language, chat.country,
+                         message_period=hours_text(self._fallback.responses, chat.language, hours))
 
     @property
     def request_seconds(self) -> float:
@@ -846,9 +857,6 @@ class HandoffService:
     def _say(self, response: str, language: str, country: str | None, **values: Any) -> BotMessage:
         numbers = self._fallback.numbers.numbers_for(country or self._fallback.default_country, language,
                                                     self_harm=False)
-        if response in LEAVE_A_MESSAGE:
-            hours = max(1, round(self._timing.message_seconds / 3600))
-            values["message_period"] = hours_text(self._fallback.responses, language, hours)
         if response in TELLS_TRANSCRIPT_PERIOD:
             days = max(1, round(self._timing.transcript_days))
             values["transcript_period"] = days_text(self._fallback.responses, language, days)
