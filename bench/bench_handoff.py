@@ -57,8 +57,8 @@ from typing import Any
 
 import httpx
 import redis
-from sqlalchemy import create_engine, text
 
+from bench.bench_directory import temporary_postgres
 from bench.bench_gateway import percentiles
 from bot.db import make_engine
 from bot.directives import HANDOFF_DIRECTIVE
@@ -394,20 +394,6 @@ def report(figures: Figures, rounds: int, period: float) -> bool:
 # ------------------------------------------------------------------- set-up
 
 
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
-    name = f"bench_handoff_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def register(database_url: str) -> None:
     """The 20 counsellors, as ``helpline counsellors add`` registers them."""
     engine = make_engine(database_url)
@@ -429,7 +415,7 @@ def services(log_dir: Path, shared: bool) -> Iterator[tuple[AppProcess, RasaStan
     hours.write_text(ALWAYS_OPEN, encoding="utf-8")
     with ExitStack() as stack:
         if shared:
-            database_url = stack.enter_context(fresh_postgres())
+            database_url = stack.enter_context(temporary_postgres(POSTGRES_ADMIN_URL))
             redis.Redis.from_url(REDIS_URL).flushdb()
         else:
             database_url = f"sqlite:///{log_dir / 'helpline.db'}"
