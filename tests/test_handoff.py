@@ -661,6 +661,7 @@ async def test_the_transcript_outlives_her_conversation_until_its_own_retention(
         await until(lambda: one.frontend.of("her"))
         await until_async(lambda: her_lines(one, ana, waiting.handoff_id), 1)
         assert await one.service.end(ana.id, waiting.handoff_id)
+        await until(lambda: say(world, "utter_handoff_closing") in one.texts("t"))  # her outbox is empty
         world.clock.now += 25 * HOURS
         await one.gateway._conversations.erase_expired(now=world.clock.now)
         assert one.assistant.erased == [sender("t")]  # her conversation is gone...
@@ -675,6 +676,24 @@ async def test_the_transcript_outlives_her_conversation_until_its_own_retention(
             await one.gateway._conversations.erase(sender("t"))
         assert await her_lines(one, ana, waiting.handoff_id) == 0
         assert await what_remains_of(world, one, "t", waiting.handoff_id) == []
+    finally:
+        await world.close()
+
+
+async def test_an_open_chat_whose_conversation_reaches_its_retention_ends_as_expired_not_erased(world):
+    world.clock.now = time.time()
+    one = world.instance(retention=24 * HOURS)
+    ana = await counsellor(world)
+    try:
+        await one.says("r", "he is hitting me now")
+        await until_async(lambda: count_waiting(one), 1)
+        (waiting,) = await one.service.waiting()
+        await one.service.take(ana.id, waiting.handoff_id)
+        await one.service.expire(sender("r"))  # what the retention sweep calls (bot.erasure.Retaining)
+        assert one.frontend.of("ended") == [("ended", waiting.handoff_id, "expired")]
+        with world.engine.connect() as connection:
+            record = connection.execute(select(HandoffRecord)).one()
+        assert record.outcome == "expired"  # the statistics do not say she erased her data
     finally:
         await world.close()
 
@@ -697,6 +716,7 @@ async def test_a_blocked_sender_gets_a_neutral_reply_and_never_reaches_a_counsel
         await one.says("x", "a person please")
         await one.says("x", "/handoff_yes")
         await until_async(lambda: count_waiting(one), 1)
+        await until(lambda: len(one.texts("x")) >= 2)  # her turn's "you are in the queue" went out first
         (waiting,) = await one.service.waiting()
         assert await one.service.block(admin.id, waiting.handoff_id, "abusive messages", days=7)
         await until(lambda: len(one.texts("x")) >= 3)

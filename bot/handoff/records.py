@@ -60,7 +60,7 @@ class Outcome(StrEnum):
     DECLINED = "declined"  # she said no to a person reading
     ERASED = "erased"  # she erased her data, or asked to
     BLOCKED = "blocked"  # the sender was blocked
-    EXPIRED = "expired"  # her left message waited HANDOFF_MESSAGE_HOURS and nobody took it
+    EXPIRED = "expired"  # nobody took her left message in time, or her conversation reached its retention
 
 
 class Author(StrEnum):

@@ -640,7 +640,8 @@ class HandoffService:
         elif chat.stage == Stage.WAITING:
             await self._sweep_waiting(chat, now)
         elif chat.stage == Stage.ACTIVE and chat.counsellor_id is not None:
-            if chat.counsellor_id not in registered:  # removed by an administrator, meanwhile
+            if chat.counsellor_id not in registered and \
+                    await self.counsellors.by_id(chat.counsellor_id) is None:  # removed meanwhile
                 await self._release(chat.id, chat.counsellor_id, "counsellor removed")
             elif chat.her_waiting_since is not None and \
                     now - chat.her_waiting_since > self._timing.counsellor_timeout_seconds:
@@ -729,14 +730,14 @@ class HandoffService:
         her address is gone; the transcript and the records' pseudonym stay for the transcript's
         own retention (``TRANSCRIPT_RETENTION_DAYS``), for the counsellors who handled the chat,
         until ``HandoffStore.purge``."""
-        await self._end_open(sender_id)
+        await self._end_open(sender_id, Outcome.EXPIRED)
 
-    async def _end_open(self, sender_id: str) -> Chat | None:
-        """End her open chat, if any, as erased; the chat it was."""
+    async def _end_open(self, sender_id: str, outcome: Outcome = Outcome.ERASED) -> Chat | None:
+        """End her open chat, if any (erased, or expired with her conversation); the chat it was."""
         chat = await self._chat_of(sender_id)
         if chat is not None:
             # Nothing goes to the assistant now: a resume would write her tracker back.
-            await self._leave(chat, Outcome.ERASED, "erased", tell_assistant=False)
+            await self._leave(chat, outcome, outcome.value, tell_assistant=False)
         await self._live.delete(_resume_key(sender_id))
         return chat
 

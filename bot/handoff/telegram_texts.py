@@ -38,6 +38,7 @@ TEXTS: dict[str, str] = {
     "line_note": "note ({name}): {text}",
     "ended": "The chat has ended; she is back with the assistant.",
     "ended_erased": "She erased her data; the chat has ended.",
+    "ended_expired": "Her conversation reached its retention period; the chat has ended.",
     "ended_blocked": "The sender was blocked; the chat has ended.",
     "released": "Back in the queue.",
     "released_timeout": "Back in the queue: her message waited too long for an answer.",
