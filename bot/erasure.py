@@ -78,8 +78,12 @@ class Erasure:
     def __init__(self, stores: Iterable[Erasable] = ()) -> None:
         self._stores: list[Erasable] = list(stores)
 
-    def register(self, store: Erasable) -> None:
-        self._stores.append(store)
+    def register(self, store: Erasable, first: bool = False) -> None:
+        """Add a store; ``first``: erased before those registered so far."""
+        if first:
+            self._stores.insert(0, store)
+        else:
+            self._stores.append(store)
 
     @property
     def store_names(self) -> list[str]:

@@ -404,3 +404,22 @@ def test_shared_services_need_a_long_pepper(shared):
     with pytest.raises(RuntimeError, match="at least 32 characters"):
         create_app(Settings(pseudonym_pepper="short", **shared))
     assert Settings(pseudonym_pepper="x" * 32, **shared).pepper_problem() is None
+
+
+async def test_a_store_registered_first_is_erased_before_the_others():
+    """The handoff is registered ``first``: her chat ends before the stores a counsellor's words
+    would go to are emptied."""
+    erased: list[str] = []
+
+    class Store:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def erase(self, sender_id: str) -> None:
+            erased.append(self.name)
+
+    erasure = Erasure([Store("assistant")])
+    erasure.register(Store("conversation"))
+    erasure.register(Store("handoff"), first=True)
+    await erasure.erase("web-order", requested=True)
+    assert erased == ["handoff", "assistant", "conversation"]

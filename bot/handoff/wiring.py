@@ -35,5 +35,7 @@ def open_handoff(settings: Settings, schedule: Schedule, live: LiveState, engine
     service = HandoffService(live, store, CounsellorDirectory(engine), assistant, fallback,
                              ChatReach(gateway, conversations), schedule, timing)
     conversations.attach_handoff(service)
-    erasure.register(service)
+    # First: once her chat has ended no counsellor (on any instance) can queue words to her,
+    # so nothing is sent or kept after the stores below were emptied.
+    erasure.register(service, first=True)
     return service
