@@ -37,7 +37,7 @@ class CounsellorDirectory:
         self._engine = engine
         self._snapshot: list[Counsellor] = []
         self._read_at = float("-inf")  # time.monotonic() of the snapshot
-        self._reading: asyncio.Lock | None = None  # one read at a time refreshes it
+        self._reading = asyncio.Lock()  # one read at a time refreshes it (bound to a loop at first use)
 
     async def add(self, display_name: str, telegram_user_id: int | None = None, login: str | None = None,
                   password: str | None = None, role: Role = Role.COUNSELLOR, max_chats: int = 3) -> Counsellor:
@@ -78,8 +78,6 @@ class CounsellorDirectory:
         return found
 
     async def _current(self, fresh: bool = False) -> list[Counsellor]:
-        if self._reading is None:
-            self._reading = asyncio.Lock()
         async with self._reading:
             if fresh or time.monotonic() - self._read_at > SNAPSHOT_SECONDS:
                 read_at = time.monotonic()
