@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import emergency
 from bot.assistant import BotMessage
+from bot.cancellation import cancel_and_wait, within
 from bot.chat_api import MAX_MESSAGE_CHARS, ChatIn
 from bot.conversations import RETRY_ATTEMPTS, Conversations, Outcome, retry_delay
 from bot.identity import pseudonym
@@ -228,9 +229,7 @@ class Tab:
     async def _take_kept(self) -> list[BotMessage]:
         """What was kept while no socket was open (or came late to ``POST /api/chat``)."""
         try:
-            kept = await asyncio.wait_for(
-                self.conversations.store.take_late_replies(self.sender_id), KEEP_TIMEOUT_SECONDS
-            )
+            kept = await within(KEEP_TIMEOUT_SECONDS, self.conversations.store.take_late_replies(self.sender_id))
         except Exception as error:  # noqa: BLE001 - they stay: taken again with the next delivery
             logger.error("web chat could not read kept replies: %s", type(error).__name__)
             return []
@@ -240,10 +239,7 @@ class Tab:
     async def _keep(self, replies: list[BotMessage]) -> None:
         self.unread = True
         try:
-            await asyncio.wait_for(
-                self.conversations.store.keep_late_replies(self.sender_id, replies),
-                KEEP_TIMEOUT_SECONDS,
-            )
+            await within(KEEP_TIMEOUT_SECONDS, self.conversations.store.keep_late_replies(self.sender_id, replies))
         except Exception as error:  # noqa: BLE001 - nowhere left to put them
             GATEWAY_MESSAGES.labels(PLATFORM, "reply lost").inc()
             logger.error("web chat replies could not be kept: %s", type(error).__name__)
@@ -417,7 +413,7 @@ class SocketSession:
             return
         finally:
             if self._collector is not None:
-                self._collector.cancel()
+                await cancel_and_wait([self._collector])
             if self._tab is not None:
                 if self._kept is not None:
                     self._tab.conversations.store.unwatch(self._tab.sender_id, self._kept)
@@ -428,7 +424,7 @@ class SocketSession:
         ``kept`` says it was kept here, else every ``KEPT_POLL_SECONDS`` (another instance's)."""
         while not self._outlet.closed:
             with suppress(TimeoutError):
-                await asyncio.wait_for(kept.wait(), KEPT_POLL_SECONDS)
+                await within(KEPT_POLL_SECONDS, kept.wait())
             kept.clear()  # before the take: what is kept during it sets it again
             if tab.outlet is self._outlet:
                 tab.unread = True

@@ -33,6 +33,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
+from bot.cancellation import cancel_and_wait, within
 from bot.conversation_store import ERASE_REQUESTED_INDEX, LAST_SEEN_INDEX, ConversationStore
 from bot.directives import CONTEXT_DIRECTIVE, ERASE_DIRECTIVE, HANDOFF_DIRECTIVE, NUMBERS_DIRECTIVE
 from bot.erasure import Erasure, ErasureIncomplete
@@ -287,8 +288,8 @@ class Conversations:
         say; otherwise the safety fallback (numbers first) and whatever the turn said."""
         remaining = self._deadline - (asyncio.get_running_loop().time() - started)
         try:
-            finished = await asyncio.wait_for(asyncio.shield(turn), max(LATE_GRACE_SECONDS, remaining))
-        except asyncio.TimeoutError:
+            finished = await within(max(LATE_GRACE_SECONDS, remaining), asyncio.shield(turn))
+        except TimeoutError:
             reason, replies = "slow", []
         except AssistantUnavailable as error:
             reason, replies = ("error" if error.reached else "unavailable"), []
@@ -445,14 +446,13 @@ class Conversations:
 
     async def close(self) -> None:
         """Stop waiting for slow turns (shutdown)."""
-        for task in list(self._late_turns):
-            task.cancel()
+        await cancel_and_wait(list(self._late_turns))
 
     @staticmethod
     async def _guarded(operation: str, work: Awaitable[T], default: T) -> T:
         """Live-state work that must never stop or delay a reply: on failure log, count, go on."""
         try:
-            return await asyncio.wait_for(work, LIVE_STATE_TIMEOUT)
+            return await within(LIVE_STATE_TIMEOUT, work)
         except Exception as error:  # noqa: BLE001 - a reply to her matters more
             LIVE_STATE_ERRORS.labels(operation).inc()
             logger.error("live state failed (%s): %s", operation, type(error).__name__)

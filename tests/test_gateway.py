@@ -213,6 +213,17 @@ async def test_a_dead_worker_lets_another_take_the_conversation_up(redis_url, fa
     assert channel.sent == [("chat-d", "echo: hello", ())]
 
 
+async def test_closing_stops_the_workers_even_just_after_a_message_was_queued(stores, fallback):
+    """A claimer woken by new work in the same moment it is cancelled still stops (with
+    Python 3.11's ``asyncio.wait_for`` it went on claiming, and ``close`` waited forever)."""
+    channel, assistant = LoopbackChannel(), EchoAssistant()
+    gateway = build(stores, fallback, assistant, channel)
+    gateway.start(2)
+    await asyncio.sleep(0.05)  # every claimer is idle, waiting to be woken
+    await accept(gateway, channel, update("c", "1", "hello"))  # wakes them; nothing runs before close
+    await asyncio.wait_for(gateway.close(), 5)
+
+
 async def test_erasure_deletes_the_chat_on_the_platform_and_keeps_nothing(stores, fallback, redis_url):
     channel, assistant = LoopbackChannel(), EchoAssistant()
     gateway = build(stores, fallback, assistant, channel)

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, replace
 
 from bot import language, places
 from bot.assistant import BotMessage, Button
+from bot.cancellation import cancel_and_wait, within
 from bot.conversations import RETRY_ATTEMPTS, Conversations, Outcome, retry_delay
 from bot.gateway.addresses import ReplyAddresses
 from bot.gateway.queues import Queues
@@ -201,18 +202,13 @@ class Gateway:
         if any(task.done() for task in self._workers):
             return "workers stopped"
         try:
-            await asyncio.wait_for(self._inbox.pending(), 3)
+            await within(3, self._inbox.pending())
         except Exception as error:  # noqa: BLE001 - any failure means "not ready"
             return f"queues unreachable ({type(error).__name__})"
         return None
 
     async def close(self) -> None:
-        tasks = [*self._workers, *self._behind]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([*self._workers, *self._behind])
         self._workers.clear()
         for channel in self.channels.values():
             await channel.close()
@@ -234,7 +230,7 @@ class Gateway:
             if key is None:
                 slots.release()
                 with suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(ready.wait(), IDLE_POLL_SECONDS)
+                    await within(IDLE_POLL_SECONDS, ready.wait())
                 continue
             task = asyncio.create_task(self._drain(queues, key, owner, step))
             self._behind.add(task)
@@ -468,4 +464,4 @@ async def _renewing(queues: Queues, key: str, owner: str) -> AsyncIterator[None]
     try:
         yield
     finally:
-        task.cancel()
+        await cancel_and_wait([task])

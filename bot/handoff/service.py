@@ -57,6 +57,7 @@ from typing import Any, Protocol
 import yaml
 
 from bot.assistant import AssistantClient, AssistantUnavailable, BotMessage
+from bot.cancellation import within
 from bot.handoff.counsellors import CounsellorDirectory
 from bot.handoff.hours import Schedule
 from bot.handoff.records import (
@@ -815,16 +816,16 @@ class HandoffService:
 
     async def _history(self, sender_id: str) -> list[tuple[str, str]]:
         try:
-            return await asyncio.wait_for(self._assistant.history(sender_id), ASSISTANT_SECONDS)
-        except (AssistantUnavailable, asyncio.TimeoutError) as error:
+            return await within(ASSISTANT_SECONDS, self._assistant.history(sender_id))
+        except (TimeoutError, AssistantUnavailable) as error:
             logger.warning("handoff without the assistant's part of the chat: %s", type(error).__name__)
             return []
 
     async def _tracker_event(self, sender_id: str, event: str) -> bool:
         """Record ``pause`` or ``resume`` in her tracker; False when the assistant did not take it."""
         try:
-            await asyncio.wait_for(self._assistant.record(sender_id, event), ASSISTANT_SECONDS)
-        except (AssistantUnavailable, asyncio.TimeoutError) as error:  # her chat goes on meanwhile
+            await within(ASSISTANT_SECONDS, self._assistant.record(sender_id, event))
+        except (TimeoutError, AssistantUnavailable) as error:  # her chat goes on meanwhile
             logger.warning("assistant %s not recorded: %s", event, type(error).__name__)
             return False
         return True

@@ -62,6 +62,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.cancellation import cancel_and_wait
 from bot.handoff.records import Counsellor
 from bot.handoff.service import ActiveChat, HandoffService, ReplyStatus, TakeStatus, Waiting
 from bot.handoff.store import Line
@@ -182,8 +183,7 @@ class CounsellorBot:
 
     async def stop(self) -> None:
         if self._retrying is not None:
-            self._retrying.cancel()
-            await asyncio.gather(self._retrying, return_exceptions=True)
+            await cancel_and_wait([self._retrying])
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
