@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from bot.assistant import BotMessage
 from bot.db import make_engine
@@ -1001,3 +1001,26 @@ async def test_a_queue_failure_on_her_yes_gives_her_the_numbers_and_leaves_nothi
         assert one.texts("f")[2] == f"echo: {CANARY}"  # not cut off from the assistant
     finally:
         await world.close()
+
+
+async def test_a_flood_of_strangers_costs_one_read_of_the_counsellors_at_a_time(world):
+    """Unknown Telegram users each miss the snapshot; they share reads, so a real counsellor's
+    lookup does not queue behind one read per stranger."""
+    ana = await counsellor(world, telegram_user_id=4242)
+    assert (await world.counsellors.by_telegram(4242)).id == ana.id  # the snapshot is read
+    reads = []
+
+    def count(conn, cursor, statement, *args):
+        if "handoff_counsellors" in statement:
+            reads.append(statement)
+
+    event.listen(world.engine, "before_cursor_execute", count)
+    try:
+        found = await asyncio.gather(*(world.counsellors.by_telegram(9000 + n) for n in range(200)),
+                                     world.counsellors.by_telegram(4242))
+    finally:
+        event.remove(world.engine, "before_cursor_execute", count)
+    assert found[:-1] == [None] * 200 and found[-1].id == ana.id
+    assert 1 <= len(reads) <= 3
+    bea = await CounsellorDirectory(world.engine).add("Bea", telegram_user_id=4343)  # the CLI, meanwhile
+    assert (await world.counsellors.by_telegram(4343)).id == bea.id  # let in at once

@@ -7,8 +7,8 @@ Every update of the counsellor bot and every console request asks who is acting,
 the directory answers from a snapshot of all counsellors (a few dozen rows) read at
 most every ``SNAPSHOT_SECONDS``, instead of a database round trip in a worker thread
 each time (under a burst of presses those queued behind each other). Someone not in
-the snapshot is looked up afresh, so a counsellor just added (by the CLI, or another
-instance) is let in at once; a removal made elsewhere reaches this instance within
+the snapshot is looked up afresh (in one read shared by all who missed meanwhile), so a
+counsellor just added (by the CLI, or another instance) is let in at once; a removal made elsewhere reaches this instance within
 ``SNAPSHOT_SECONDS`` (here, at once). Passwords are always checked against the database.
 """
 
@@ -78,8 +78,15 @@ class CounsellorDirectory:
         return found
 
     async def _current(self, fresh: bool = False) -> list[Counsellor]:
+        """The snapshot, read again when older than ``SNAPSHOT_SECONDS``; ``fresh``: read after
+        this call began. One read serves everyone who asked while it was waiting, so a flood of
+        strangers on the counsellor bot costs one read at a time, not one each."""
+        asked_at = time.monotonic()
+        oldest = asked_at if fresh else asked_at - SNAPSHOT_SECONDS
+        if self._read_at >= oldest:
+            return self._snapshot
         async with self._reading:
-            if fresh or time.monotonic() - self._read_at > SNAPSHOT_SECONDS:
+            if self._read_at < oldest:  # nobody read it while this one waited
                 read_at = time.monotonic()
                 self._snapshot = await asyncio.to_thread(self._select, select(Counsellor).order_by(Counsellor.id))
                 self._read_at = read_at
