@@ -21,6 +21,9 @@ from fastapi.staticfiles import StaticFiles
 
 from bot import chat_api, chat_socket, health
 from bot.assistant import AssistantClient
+from bot.cancellation import cancel_and_wait
+from bot.console.router import ConsoleState
+from bot.console.router import make_router as make_console_router
 from bot.conversations import Conversations
 from bot.db import make_engine, make_session_factory
 from bot.directory.api import router as directory_router
@@ -28,7 +31,6 @@ from bot.erasure import Erasure, RasaRedisStores
 from bot.gateway import webhooks
 from bot.gateway.sealing import Sealer
 from bot.gateway.wiring import open_gateway
-from bot.console.router import make_router as make_console_router
 from bot.handoff import webhook as counsellor_webhook
 from bot.handoff.hours import Schedule
 from bot.handoff.telegram_bot import CounsellorBot
@@ -85,8 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, schedule, state.live, state.engine, state.assistant, fallback, state.gateway,
             state.conversations, erasure, sealer,
         )
-        # The console's routes close over the service, which lives as long as this lifespan.
-        app.include_router(make_console_router(state.handoff, state.live, settings))
+        state.console = ConsoleState.open(state.handoff, state.live, settings)
         state.counsellor_bot = CounsellorBot.from_settings(settings, state.handoff, state.live)
         if state.counsellor_bot is not None:
             await state.counsellor_bot.start()
@@ -96,8 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         state.handoff_sweeper = asyncio.create_task(state.handoff.sweep_forever(HANDOFF_SWEEP_SECONDS))
         yield
-        state.handoff_sweeper.cancel()
-        state.sweeper.cancel()
+        await cancel_and_wait([state.handoff_sweeper, state.sweeper])
         if state.counsellor_bot is not None:
             await state.counsellor_bot.stop()
         await state.gateway.close()
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     chat_socket.include(app)
     app.include_router(health.router)
     app.include_router(directory_router)
+    app.include_router(make_console_router())
     app.include_router(counsellor_webhook.router)  # before the platforms' /webhooks/{platform}
     app.include_router(webhooks.router)
 

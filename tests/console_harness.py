@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.assistant import BotMessage
-from bot.console.router import make_router
+from bot.console.router import ConsoleState, make_router
 from bot.db import make_engine
 from bot.directory.migrate import upgrade
 from bot.gateway.sealing import Sealer
@@ -145,8 +145,16 @@ def build_console(tmp_path: Path, live: LiveState | None = None, **overrides: An
         holder[0].loop = asyncio.get_running_loop()
         yield
 
-    app = FastAPI(lifespan=lifespan)
-    app.include_router(make_router(service, live, settings))
+    app = console_app(service, live, settings, lifespan=lifespan)
     console = Console(settings, engine, live, service, her, assistant, app, fallback)
     holder.append(console)
     return console
+
+
+def console_app(service: HandoffService, live: LiveState, settings: Settings, **options: Any) -> FastAPI:
+    """An app serving the console over ``service`` (another instance: the same service, its own
+    ``live``), as ``bot.app`` serves it."""
+    app = FastAPI(**options)
+    app.include_router(make_router())
+    app.state.console = ConsoleState.open(service, live, settings)
+    return app

@@ -21,7 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from bot.console.auth import MAX_FAILURES
-from bot.console.router import COOKIE, make_router
+from bot.console.router import COOKIE
 from bot.handoff.records import Reason, Role
 from bot.handoff.service import WINDOW_MARGIN_SECONDS, ReplyStatus, label_of
 from bot.identity import pseudonym
@@ -34,6 +34,7 @@ from tests.console_harness import (
     TELEGRAM_USER_ID,
     Console,
     build_console,
+    console_app,
 )
 from tests.helpers import text_of
 
@@ -103,8 +104,7 @@ async def test_a_good_login_opens_a_strict_session_any_instance_knows(console):
         assert await console.live.value_get(f"console:session:{token}") is None
         assert (await client.get("/console/api/me")).json()["name"] == "Anna"
 
-    other_instance = FastAPI()
-    other_instance.include_router(make_router(console.service, console.live, console.settings))
+    other_instance = console_app(console.service, console.live, console.settings)
     async with client_of(other_instance) as elsewhere:
         elsewhere.cookies.set(COOKIE, token, domain="helpline.test", path="/console")
         assert (await elsewhere.get("/console/api/me")).json()["id"] == anna.id
@@ -164,8 +164,7 @@ async def test_on_redis_every_instance_knows_the_sessions_and_counts_the_failure
     first = build_console(tmp_path, RedisLiveState.from_url(redis_url))
     anna = await first.add("Anna", "anna")
     second_live = RedisLiveState.from_url(redis_url)
-    second = FastAPI()
-    second.include_router(make_router(first.service, second_live, first.settings))
+    second = console_app(first.service, second_live, first.settings)
     async with client_of(first.app) as here, client_of(second) as there:
         for attempt in range(MAX_FAILURES - 1):
             await post(here if attempt % 2 else there, "login", login="anna", password="wrong")
