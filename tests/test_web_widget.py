@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from bot import emergency
+from bot.cancellation import cancel_and_wait
 from bot.chat_socket import ui_texts
 from bot.responses import render
 from bot.settings import LANGUAGES
@@ -91,10 +92,16 @@ class TcpProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.cut()
-        self._loop.call_soon_threadsafe(self._server.close)
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
+
+    async def _stop(self) -> None:
+        """Close the server and end every connection's task before the loop stops."""
+        self._server.close()
+        self._abort_all()
+        await cancel_and_wait(task for task in asyncio.all_tasks() if task is not asyncio.current_task())
 
     def cut(self) -> None:
         self._loop.call_soon_threadsafe(self._abort_all)
