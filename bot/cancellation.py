@@ -36,17 +36,28 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], seconds: float = S
 
     Their errors are not raised (they were being stopped), only retrieved. A task
     still running after ``seconds`` is logged and left, so that a shutdown ends.
+    When the caller is cancelled meanwhile (a task stopping its own helpers while
+    it is being stopped), the tasks are still stopped first and the caller's
+    cancellation is raised afterwards: given up half-way, a helper that went on
+    would be nobody's to stop.
     """
     tasks = list(tasks)
     pending = {task for task in tasks if not task.done()}
     deadline = asyncio.get_running_loop().time() + seconds
+    interrupted: asyncio.CancelledError | None = None
     while pending:
         if asyncio.get_running_loop().time() > deadline:
             logger.error("%d background task(s) did not stop", len(pending))
             break
         for task in pending:
             task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
+        try:
+            _, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
+        except asyncio.CancelledError as cancelled:
+            interrupted = interrupted or cancelled
+            pending = {task for task in pending if not task.done()}
     for task in tasks:
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: asyncio does not log it as never retrieved
+    if interrupted is not None:
+        raise interrupted

@@ -412,12 +412,14 @@ class SocketSession:
         except WebSocketDisconnect:
             return
         finally:
-            if self._collector is not None:
-                await cancel_and_wait([self._collector])
-            if self._tab is not None:
-                if self._kept is not None:
-                    self._tab.conversations.store.unwatch(self._tab.sender_id, self._kept)
-                self._tabs.detach(self._tab, self._outlet)
+            try:
+                if self._collector is not None:
+                    await cancel_and_wait([self._collector])
+            finally:  # also when the socket's own task is cancelled during that wait
+                if self._tab is not None:
+                    if self._kept is not None:
+                        self._tab.conversations.store.unwatch(self._tab.sender_id, self._kept)
+                    self._tabs.detach(self._tab, self._outlet)
 
     async def _collect_kept(self, tab: Tab, kept: asyncio.Event) -> None:
         """Deliver what is kept for her while the socket is open (a counsellor's replies): when

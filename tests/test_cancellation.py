@@ -8,6 +8,7 @@ in the same moment they are cancelled, a loop on ``asyncio.wait_for`` goes on
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -92,11 +93,38 @@ async def test_cancel_and_wait_gives_up_on_a_task_that_will_not_stop(caplog):
     assert task.cancelled()
 
 
+async def test_a_helper_is_stopped_although_its_owner_is_cancelled_while_stopping_it():
+    """A task stopping its helper as it is itself stopped (a conversation's work and its
+    lease renewer): the helper ends too, and the owner still ends cancelled."""
+    woken, rounds = asyncio.Event(), []
+    helpers: list[asyncio.Task[None]] = []
+
+    async def owner() -> None:
+        helpers.append(asyncio.create_task(_loop(_wait_for, woken, rounds)))
+        try:
+            await asyncio.Event().wait()
+        finally:
+            woken.set()  # woken as it is cancelled: on 3.11 the helper goes on
+            await cancel_and_wait(helpers)
+
+    task = asyncio.create_task(owner())
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(cancel_and_wait([task]), 5)
+    assert task.cancelled() and helpers[0].done()
+
+
 async def test_cancel_and_wait_retrieves_errors_and_ignores_finished_tasks():
     async def fails() -> None:
         raise RuntimeError("boom")
 
+    loop = asyncio.get_running_loop()
+    unretrieved: list[dict] = []
+    loop.set_exception_handler(lambda _, context: unretrieved.append(context))
     failed, finished = asyncio.create_task(fails()), asyncio.create_task(asyncio.sleep(0))
     await asyncio.sleep(0.01)
     await cancel_and_wait([failed, finished])
     assert failed.done() and finished.done()
+    del failed  # collected: asyncio reports an error nobody retrieved to the handler
+    gc.collect()
+    loop.set_exception_handler(None)
+    assert unretrieved == []
