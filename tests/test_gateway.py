@@ -224,6 +224,41 @@ async def test_closing_stops_the_workers_even_just_after_a_message_was_queued(st
     await asyncio.wait_for(gateway.close(), 5)
 
 
+class ClaimThatLosesItsCancel:
+    """The inbox, its claim ending as redis-py's may on Python 3.11: cancelled just as the
+    answer comes, it returns the answer (``asyncio.wait_for``, CPython gh-86296)."""
+
+    def __init__(self, queues) -> None:
+        self._queues = queues
+
+    def __getattr__(self, name: str):
+        return getattr(self._queues, name)
+
+    async def claim(self, owner: str, lease_seconds: float) -> str | None:
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            pass
+        return await self._queues.claim(owner, lease_seconds)
+
+
+async def test_closing_stops_what_a_claim_started_as_it_was_cancelled(stores, fallback):
+    """The work on a conversation claimed in the moment of closing is stopped too, not left
+    running on closed stores; the message stays queued for the next start."""
+    live, inbox, outbox = stores()
+    channel, assistant = LoopbackChannel(), EchoAssistant(delay=0.5)
+    gateway = build(lambda: (live, ClaimThatLosesItsCancel(inbox), outbox), fallback, assistant, channel)
+    before = asyncio.all_tasks()
+    gateway.start(2)
+    await asyncio.sleep(0.1)
+    await accept(gateway, channel, update("c", "1", "hello"))
+    await asyncio.sleep(0.01)  # the claimers, woken, are claiming it
+    await asyncio.wait_for(gateway.close(), 5)
+    running = [task.get_coro().__qualname__ for task in asyncio.all_tasks() - before if not task.done()]
+    assert [name for name in running if not name.startswith("Conversations.")] == []  # its slow turns: its close
+    assert channel.sent == []
+
+
 async def test_erasure_deletes_the_chat_on_the_platform_and_keeps_nothing(stores, fallback, redis_url):
     channel, assistant = LoopbackChannel(), EchoAssistant()
     gateway = build(stores, fallback, assistant, channel)

@@ -208,8 +208,12 @@ class Gateway:
         return None
 
     async def close(self) -> None:
-        await cancel_and_wait([*self._workers, *self._behind])
+        await cancel_and_wait(self._workers)  # first, so that nothing new is claimed
         self._workers.clear()
+        stopped: set[asyncio.Task[None]] = set()
+        while started := self._behind - stopped:  # and what a task started as it was stopped
+            await cancel_and_wait(started)
+            stopped |= started
         for channel in self.channels.values():
             await channel.close()
         await self._inbox.close()
