@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from zoneinfo import ZoneInfo
 
@@ -1024,3 +1025,26 @@ async def test_a_flood_of_strangers_costs_one_read_of_the_counsellors_at_a_time(
     assert 1 <= len(reads) <= 3
     bea = await CounsellorDirectory(world.engine).add("Bea", telegram_user_id=4343)  # the CLI, meanwhile
     assert (await world.counsellors.by_telegram(4343)).id == bea.id  # let in at once
+
+
+async def test_a_counsellor_removed_while_the_snapshot_is_read_is_gone_at_once(world):
+    """A read that began before the removal ends after it: its snapshot is not trusted."""
+    ana = await counsellor(world, telegram_user_id=4545)
+    directory = world.counsellors
+    read, go_on = threading.Event(), threading.Event()
+    select_now = directory._select
+
+    def read_then_wait(statement):
+        rows = select_now(statement)
+        read.set()
+        go_on.wait(5)
+        return rows
+
+    directory._select = read_then_wait
+    reading = asyncio.create_task(directory.by_telegram(4545))  # the snapshot is read, and held
+    assert await asyncio.to_thread(read.wait, 5)
+    directory._select = select_now
+    assert await directory.remove(ana.id)
+    go_on.set()
+    assert (await reading).id == ana.id  # asked before she was removed
+    assert await directory.by_id(ana.id) is None and await directory.by_telegram(4545) is None

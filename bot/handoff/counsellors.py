@@ -8,8 +8,9 @@ the directory answers from a snapshot of all counsellors (a few dozen rows) read
 most every ``SNAPSHOT_SECONDS``, instead of a database round trip in a worker thread
 each time (under a burst of presses those queued behind each other). Someone not in
 the snapshot is looked up afresh (in one read shared by all who missed meanwhile), so a
-counsellor just added (by the CLI, or another instance) is let in at once; a removal made elsewhere reaches this instance within
-``SNAPSHOT_SECONDS`` (here, at once). Passwords are always checked against the database.
+counsellor just added (by the CLI, or another instance) is let in at once; a removal made
+elsewhere reaches this instance within ``SNAPSHOT_SECONDS`` (here, at once: a read begun
+before it is not trusted). Passwords are always checked against the database.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class CounsellorDirectory:
         self._engine = engine
         self._snapshot: list[Counsellor] = []
         self._read_at = float("-inf")  # time.monotonic() of the snapshot
+        self._changes = 0  # counts this instance's changes: a read begun before one is stale
         self._reading = asyncio.Lock()  # one read at a time refreshes it (bound to a loop at first use)
 
     async def add(self, display_name: str, telegram_user_id: int | None = None, login: str | None = None,
@@ -58,7 +60,7 @@ class CounsellorDirectory:
             with Session(self._engine) as session, session.begin():
                 return session.execute(delete(Counsellor).where(Counsellor.id == counsellor_id)).rowcount > 0
         removed = await asyncio.to_thread(work)
-        self._read_at = float("-inf")
+        self._changed()
         return removed
 
     async def all(self) -> list[Counsellor]:
@@ -87,9 +89,10 @@ class CounsellorDirectory:
             return self._snapshot
         async with self._reading:
             if self._read_at < oldest:  # nobody read it while this one waited
-                read_at = time.monotonic()
+                read_at, changes = time.monotonic(), self._changes
                 self._snapshot = await asyncio.to_thread(self._select, select(Counsellor).order_by(Counsellor.id))
-                self._read_at = read_at
+                if changes == self._changes:  # else it may predate the change: the next call reads again
+                    self._read_at = read_at
             return self._snapshot
 
     async def check_login(self, login: str, password: str) -> Counsellor | None:
@@ -108,8 +111,12 @@ class CounsellorDirectory:
     def _store(self, counsellor: Counsellor) -> Counsellor:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             session.add(counsellor)
-        self._read_at = float("-inf")
+        self._changed()
         return counsellor
+
+    def _changed(self) -> None:
+        self._changes += 1
+        self._read_at = float("-inf")
 
     def _select(self, statement) -> list[Counsellor]:  # type: ignore[no-untyped-def]
         with Session(self._engine, expire_on_commit=False) as session:
