@@ -199,9 +199,16 @@ def _interrupt(*_: object) -> None:
 
 
 def stop(children: list[Child], grace_seconds: float = 10.0) -> None:
+    """Stop the parts gracefully, killing those still running after ``grace_seconds``.
+
+    SIGTERM, not SIGINT: Ctrl-C has already sent SIGINT to every process of the
+    terminal's group, and a second SIGINT makes uvicorn skip the app's shutdown
+    (its queues, sweepers and stores would not be closed); Rasa's and the action
+    server's Sanic stop gracefully on either.
+    """
     running = [child.process for child in children if child.running() and child.process]
     for process in running:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     for process in running:
         try:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
+import socket
 import sys
+import threading
+import time
 
+import httpx
 import pytest
 
 from bot import runner
@@ -64,3 +69,48 @@ def test_a_linked_part_restarts_with_the_part_that_died(tmp_path, monkeypatch):
         assert len(rasa_starts.read_text()) > 1  # stopped and started again with the app
     finally:
         stop([app, rasa])
+
+
+
+_APP_WITH_A_SHUTDOWN = """
+import asyncio, sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] == "http":  # a slow answer keeps uvicorn's shutdown waiting for it
+        await asyncio.sleep(1)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+    while scope["type"] == "lifespan":
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            open(sys.argv[1], "w").write("up")
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            open(sys.argv[1], "w").write("closed")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def test_ctrl_c_reaching_every_part_still_lets_the_app_close(tmp_path):
+    """Ctrl-C signals every process of the terminal's group, then ``stop`` signals again:
+    the app still runs its shutdown (a second SIGINT makes uvicorn skip it, and the app's
+    queues, sweepers and stores were left unclosed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    state = tmp_path / "state"
+    app = Child("app", [sys.executable, "-c", _APP_WITH_A_SHUTDOWN, str(state), str(port)])
+    app.start({})
+    deadline = time.monotonic() + 30
+    while not (state.exists() and state.read_text() == "up"):
+        assert time.monotonic() < deadline and app.running(), "the app did not start"
+        time.sleep(0.05)
+    answering = threading.Thread(target=lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=10))
+    answering.start()
+    time.sleep(0.3)  # her request is being answered
+    app.process.send_signal(signal.SIGINT)  # the terminal's Ctrl-C
+    time.sleep(0.1)  # the runner's own handling of it
+    stop([app])
+    answering.join()
+    assert state.read_text() == "closed"
