@@ -32,7 +32,7 @@ def rasa_arguments(arguments: list[str], environ: dict[str, str]) -> list[str]:
     full = ["run", *arguments, "--logging-config-file", str(LOGGING_CONFIG)]
     token = environ.get("RASA_TOKEN")
     if token:
-        full += ["--auth-token", token]
+        full.append(f"--auth-token={token}")  # one word: a token may begin with "-"
     return full
 
 

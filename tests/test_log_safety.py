@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import subprocess
 
@@ -65,7 +66,27 @@ def test_the_rasa_token_is_never_on_a_command_line(tmp_path):
         assert not any("token-ttt" in part for part in command)
         assert "--auth-token" not in command
     arguments = rasa_arguments(["--enable-api"], {"RASA_TOKEN": "token-x"})
-    assert arguments[-2:] == ["--auth-token", "token-x"] and "--logging-config-file" in arguments
+    assert arguments[-1] == "--auth-token=token-x" and "--logging-config-file" in arguments
+
+
+RASA_READS_ITS_ARGUMENTS = """
+import json, sys
+from rasa.__main__ import create_argument_parser
+parser = create_argument_parser()
+print(json.dumps([parser.parse_args(arguments).auth_token for arguments in json.loads(sys.argv[1])]))
+"""
+
+
+def test_rasa_reads_back_any_token():
+    """A generated token (``secrets.token_urlsafe``) begins with "-" one time in 64; as a
+    separate word after ``--auth-token``, Rasa's parser took it for an option and every
+    start of Rasa failed. Checked with Rasa's own parser."""
+    tokens = ["token-x", "-starts-with-a-dash", "--too"]
+    command_lines = [rasa_arguments(["--enable-api"], {"RASA_TOKEN": token}) for token in tokens]
+    read = subprocess.run([str(RASA_PYTHON), "-c", RASA_READS_ITS_ARGUMENTS, json.dumps(command_lines)],
+                          capture_output=True, text=True, check=False, env={"SQLALCHEMY_SILENCE_UBER_WARNING": "1"})
+    assert read.returncode == 0, read.stderr[-2000:]
+    assert json.loads(read.stdout) == tokens
 
 
 RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
